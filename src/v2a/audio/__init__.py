@@ -1,0 +1,1 @@
+"""Audio representation: the AudioSpec, mel features, the latent codec and the vocoder."""

@@ -1,0 +1,178 @@
+"""The `v2a` command: a thin shell over the library. Each subcommand parses, calls one function, prints.
+
+Errors a user can fix (V2AError) print one line and exit 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from v2a import __version__
+from v2a.errors import V2AError
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (plus a hint), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from v2a.io.video import probe
+
+    info = probe(args.video)
+    data = info.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        width = max(len(k) for k in data)
+        for key, value in data.items():
+            print(f"{key:<{width}}  {_fmt(value)}")
+    return 0
+
+
+def _cmd_mux(args: argparse.Namespace) -> int:
+    from v2a.io.mux import mux
+
+    metadata = dict(_parse_tag(t) for t in args.tag)
+    out = mux(
+        args.video,
+        args.audio if len(args.audio) > 1 else args.audio[0],
+        args.output,
+        audio_codec=args.codec,
+        bitrate=args.bitrate,
+        keep_original_audio=args.keep_original_audio,
+        metadata=metadata or None,
+        overwrite=args.overwrite,
+    )
+    if args.json:
+        print(json.dumps({"output": str(out)}))
+    else:
+        print(f"wrote {out}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full `v2a` argument parser (also used to render --help in the README)."""
+    parser = _Parser(
+        prog="v2a",
+        description="Foley: generate synchronized soundtracks for videos, and the tools around it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  v2a probe clip.mp4 --json\n"
+        "  v2a mux clip.mp4 track.wav -o clip_with_sound.mp4\n",
+    )
+    parser.add_argument("--version", action="version", version=f"v2a {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("probe", help="print what a video file holds (duration, fps, size, audio, ...)")
+    p.add_argument("video", help="video file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_probe)
+
+    p = sub.add_parser(
+        "mux",
+        help="put audio tracks into a video, copying the video stream bit-exactly",
+        description="Put one or more audio tracks into a video. The video stream is copied, never re-encoded; "
+        "each audio track is padded or trimmed to the video's duration.",
+    )
+    p.add_argument("video", help="input video file")
+    p.add_argument(
+        "audio", nargs="+", help="audio file(s) (wav/flac/ogg/mp3 or a video with sound), one track each"
+    )
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv, .webm)")
+    p.add_argument(
+        "--codec", default="aac", choices=["aac", "flac", "opus", "pcm"], help="audio codec (default aac)"
+    )
+    p.add_argument("--bitrate", type=_positive_int, default=None, help="audio bit rate in bit/s for aac/opus")
+    p.add_argument(
+        "--keep-original-audio", action="store_true", help="keep the input's own audio as another track"
+    )
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="container metadata tag (repeatable)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=_cmd_mux)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `v2a` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return _run(args.func, args)
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    except V2AError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"v2a: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("v2a: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not a user error: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"v2a: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                file=sys.stderr,
+            )
+        return EXIT_INTERNAL
+
+
+# ---------------------------------------------------------------- small parsing helpers
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parse_tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise V2AError(f"--tag expects KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Path):
+        return str(value)
+    return "-" if value is None else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

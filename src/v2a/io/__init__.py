@@ -1,0 +1,1 @@
+"""Reading and writing media: video frames by timestamp, audio files, muxing audio into video."""

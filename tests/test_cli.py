@@ -1,0 +1,88 @@
+"""The `v2a` command as a user meets it: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from v2a.io.writer import write_video
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "v2a.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one error line, got: {result.stderr!r}"
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_probe_json_on_bundled_sample(sample_video):
+    result = run_cli("probe", str(sample_video), "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    for key in ("duration_s", "fps", "width", "height", "rotation", "has_audio", "audio_rate", "codec"):
+        assert key in info
+    assert info["duration_s"] == pytest.approx(8.0, abs=0.05)
+    assert info["fps"] == pytest.approx(25.0)
+    assert (info["width"], info["height"]) == (256, 192)
+    assert info["has_audio"] is True and info["audio_rate"] == 24_000 and info["codec"] == "h264"
+
+
+def test_probe_table_is_human_readable(sample_video):
+    result = run_cli("probe", str(sample_video))
+    assert result.returncode == 0
+    assert "duration_s" in result.stdout and "8" in result.stdout
+
+
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a video\n" * 50)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_cli("probe", str(tmp_path / "missing.mp4")), "missing.mp4")
+    assert_one_line_error(run_cli("probe", str(tmp_path)), str(tmp_path))
+    assert_one_line_error(run_cli("probe", str(text)), "notes.txt")
+    assert_one_line_error(run_cli("probe", str(empty)), "empty.mp4")
+    assert_one_line_error(run_cli("probe", "--bogus-option", str(text)), "--bogus-option")
+    assert_one_line_error(run_cli("frobnicate"), "frobnicate")
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = run_cli("--debug", "probe", str(tmp_path / "missing.mp4"))
+    assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_mux_command_writes_playable_video_and_refuses_input(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (50, 64, 96, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "clip.mp4", frames, fps=25)
+    tone = 0.2 * np.sin(2 * np.pi * 330 * np.arange(48_000) / 24_000).astype(np.float32)
+    from v2a.io.audio import save_audio
+
+    track = save_audio(tmp_path / "tone.wav", tone, 24_000)
+    out = tmp_path / "out.mp4"
+    result = run_cli("mux", str(video), str(track), "-o", str(out), "--json", "--tag", "comment=foley test")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == str(out)
+    with av.open(str(out)) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+    probed = json.loads(run_cli("probe", str(out), "--json").stdout)
+    assert probed["tags"]["comment"] == "foley test" and probed["num_audio_tracks"] == 1
+    assert_one_line_error(run_cli("mux", str(video), str(track), "-o", str(video)), "input")
+    before = out.read_bytes()
+    assert_one_line_error(run_cli("mux", str(video), str(track), "-o", str(out)), "exists")
+    assert out.read_bytes() == before
+    assert_one_line_error(
+        run_cli("mux", str(video), str(track), "-o", str(tmp_path / "x.mp4"), "--tag", "novalue")
+    )
