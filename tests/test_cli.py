@@ -86,3 +86,25 @@ def test_mux_command_writes_playable_video_and_refuses_input(tmp_path):
     assert_one_line_error(
         run_cli("mux", str(video), str(track), "-o", str(tmp_path / "x.mp4"), "--tag", "novalue")
     )
+
+
+def test_data_ingest_then_shard(tmp_path, sample_video):
+    src = tmp_path / "footage" / "bounce"
+    src.mkdir(parents=True)
+    (src / "a.mp4").write_bytes(sample_video.read_bytes())
+    out = tmp_path / "clips"
+    result = run_cli(
+        "data", "ingest", str(tmp_path / "footage"), "--out", str(out), "--clip-s", "4", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["clips"] == 2 and report["dropped_clips"] == {}
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [row["duration_s"] for row in rows] == [4.0, 4.0]
+    result = run_cli("data", "shard", str(out / "manifest.jsonl"), "--out", str(tmp_path / "shards"))
+    assert result.returncode == 0, result.stderr
+    assert "train: 1 shard(s), 2 clips" in result.stdout
+    assert_one_line_error(run_cli("data", "ingest", str(tmp_path / "nope"), "--out", str(out)), "nope")
+    assert_one_line_error(
+        run_cli("data", "shard", str(tmp_path / "nope.jsonl"), "--out", str(out)), "nope.jsonl"
+    )

@@ -65,6 +65,42 @@ def _cmd_mux(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_ingest(args: argparse.Namespace) -> int:
+    from v2a.data.ingest import IngestConfig, ingest
+
+    config = IngestConfig(
+        clip_s=args.clip_s,
+        min_clip_s=args.min_clip_s,
+        size=args.size,
+        max_fps=args.max_fps,
+        crf=args.crf,
+        silence_db=args.silence_db,
+        test_fraction=args.test_fraction,
+        label_from_folder=args.label_from_folder,
+        media_dir=args.media_dir,
+    )
+    report = ingest(args.src, args.out, config, workers=args.workers, overwrite=args.overwrite)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0
+
+
+def _cmd_data_shard(args: argparse.Namespace) -> int:
+    from v2a.data.shards import write_shards
+
+    index = write_shards(
+        args.manifest, args.out, shard_size_mb=args.shard_size_mb, seed=args.seed, overwrite=args.overwrite
+    )
+    if args.json:
+        print(json.dumps(index, indent=2))
+    else:
+        for split, shards in index["splits"].items():
+            clips = sum(shard["count"] for shard in shards)
+            hours = sum(shard["seconds"] for shard in shards) / 3600
+            print(f"{split}: {len(shards)} shard(s), {clips} clips, {hours:.2f} h")
+        print(f"wrote {Path(args.out) / 'shards.json'}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -111,7 +147,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_cmd_mux)
+
+    _add_data_parsers(sub)
     return parser
+
+
+def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser(
+        "data", help="build training and evaluation data (corpus, Foley world, ingest, shards)"
+    )
+    data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", parser_class=_Parser)
+    data.set_defaults(func=lambda _args: _usage(data))
+
+    p = data_sub.add_parser(
+        "ingest",
+        help="turn your own videos (a folder or a VGGSound-style CSV) into training clips",
+        description="Cut real videos into clips (video re-encoded to H.264, original sound kept as a 24 kHz "
+        "FLAC target), drop silent or audio-less clips, and write a manifest.jsonl. SRC is a folder of videos "
+        "or a CSV with rows `file_or_id, start_s, label[, caption]`.",
+    )
+    p.add_argument("src", help="folder of videos, or a CSV file")
+    p.add_argument("--out", required=True, help="output folder (clips/, manifest.jsonl, ingest_report.json)")
+    p.add_argument("--clip-s", type=_positive_float, default=8.0, help="clip length in seconds (default 8)")
+    p.add_argument("--min-clip-s", type=_positive_float, default=2.0, help="shortest clip kept (default 2)")
+    p.add_argument(
+        "--size", type=_positive_int, default=256, help="largest short side in pixels (default 256)"
+    )
+    p.add_argument(
+        "--max-fps", type=_positive_float, default=30.0, help="highest stored frame rate (default 30)"
+    )
+    p.add_argument("--crf", type=int, default=23, help="x264 quality of the stored video (default 23)")
+    p.add_argument("--silence-db", type=float, default=-60.0, help="drop clips quieter than this RMS dBFS")
+    p.add_argument(
+        "--test-fraction", type=float, default=0.05, help="share of sources held out (default 0.05)"
+    )
+    p.add_argument("--label-from-folder", action="store_true", help="label videos by their folder's name")
+    p.add_argument(
+        "--media-dir", default=None, help="where CSV ids are looked up (default: the CSV's folder)"
+    )
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing manifest in --out")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_data_ingest)
+
+    p = data_sub.add_parser(
+        "shard",
+        help="pack a manifest into WebDataset tar shards that stream to training",
+        description="Pack a manifest's clips (video bytes, FLAC audio, metadata) into shuffled WebDataset tar "
+        "shards with a shards.json index; encoder features are added later as sidecar shards.",
+    )
+    p.add_argument("manifest", help="manifest.jsonl")
+    p.add_argument("--out", required=True, help="output folder for the shards")
+    p.add_argument(
+        "--shard-size-mb", type=_positive_float, default=256.0, help="target shard size (default 256)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing shards in --out")
+    p.add_argument("--json", action="store_true", help="print the index as JSON")
+    p.set_defaults(func=_cmd_data_shard)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,6 +250,21 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
 
 
 def _parse_tag(text: str) -> tuple[str, str]:

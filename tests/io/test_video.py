@@ -361,3 +361,13 @@ def test_bad_arguments_are_input_errors(tmp_path):
     ]:
         with pytest.raises(InputError, match=words):
             read_video(path, **kwargs)
+
+
+@pytest.mark.parametrize("bframes", [0, 3, 8])
+def test_constant_rate_with_bframes_is_not_reported_as_vfr(tmp_path, bframes):
+    path = make_counter_video(
+        tmp_path / f"cfr_b{bframes}.mp4", fps=25, num_frames=150, codec="libx264", bframes=bframes
+    )
+    info = probe(path)
+    assert not info.is_vfr
+    assert info.fps == pytest.approx(25.0) and info.num_frames == 150

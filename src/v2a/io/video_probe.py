@@ -131,7 +131,7 @@ def probe(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS) -> V
         tb = stream.time_base
         origin = first.pts if first.pts is not None else (head_pts[0] if head_pts else 0)
         start_time_s = float(origin * tb)
-        intervals = np.diff(np.unique(np.asarray(head_pts, dtype=np.int64))) if head_pts else np.zeros(0)
+        intervals = np.diff(_settled_pts(head_pts)) if head_pts else np.zeros(0)
         step = int(np.median(intervals)) if intervals.size else 0
         end = _scan_tail(container, stream, step)
         duration_s = _duration(container, stream, file, origin, end, start_time_s)
@@ -345,6 +345,19 @@ def _num_frames(header_frames: int, duration_s: float, fps: float) -> int:
     if header_frames > 0 and abs(header_frames - estimate) <= 1 + 0.1 * estimate:
         return header_frames
     return estimate
+
+
+_REORDER_DEPTH = 16  # B-frame reordering never delays a frame by more packets than this
+
+
+def _settled_pts(head_pts: list[int]) -> np.ndarray:
+    """Sorted pts of the first packets, without the top ones whose neighbours may still be unread.
+
+    Packets come in decode order, so with B-frames the frames just before the last pts read may
+    come in later packets; cutting the highest pts leaves a gap-free run of presentation times.
+    """
+    pts = np.unique(np.asarray(head_pts, dtype=np.int64))
+    return pts[:-_REORDER_DEPTH] if pts.size > 2 * _REORDER_DEPTH else pts
 
 
 def _varies(intervals: np.ndarray, mean_interval: float) -> bool:
