@@ -108,3 +108,20 @@ def test_data_ingest_then_shard(tmp_path, sample_video):
     assert_one_line_error(
         run_cli("data", "shard", str(tmp_path / "nope.jsonl"), "--out", str(out)), "nope.jsonl"
     )
+
+
+def test_data_sfx_with_a_relative_cache(tmp_path, repo_root):
+    # minetest-data is the one package the corpus tests fetch with apt (cached in .deb-cache/)
+    out = tmp_path / "sfx"
+    args = ["data", "sfx", "--out", str(out), "--packages", "minetest-data", "--cache", ".deb-cache"]
+    result = subprocess.run(
+        [sys.executable, "-m", "v2a.cli", *args, "--no-progress", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "clips" in result.stdout and (out / "manifest.jsonl").exists() and (out / "README.md").exists()
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) > 50 and all(row["package"] == "minetest-data" for row in rows)

