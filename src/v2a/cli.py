@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from v2a import __version__
+from v2a.cli_config import add_config_flags, config_from_args
 from v2a.errors import V2AError
 
 EXIT_USAGE = 2
@@ -123,6 +124,21 @@ def _cmd_data_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_vocoder(args: argparse.Namespace) -> int:
+    from v2a.train.vocoder_trainer import VocoderTrainConfig, train_vocoder
+
+    _log_to_stderr()
+    release = train_vocoder(config_from_args(VocoderTrainConfig, args))
+    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
+    return 0
+
+
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -171,7 +187,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_mux)
 
     _add_data_parsers(sub)
+    _add_train_parsers(sub)
     return parser
+
+
+def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    from v2a.train.vocoder_trainer import VocoderTrainConfig
+
+    train = sub.add_parser("train", help="train the vocoder, codec, encoders or generator (CPU or GPU, DDP)")
+    train_sub = train.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND", parser_class=_Parser)
+    train.set_defaults(func=lambda _args: _usage(train))
+
+    p = train_sub.add_parser(
+        "vocoder",
+        help="train the mel -> waveform vocoder (time-budgeted, resumes from RUN_DIR/last)",
+        description="Train a Vocos-style vocoder on audio folders or corpus manifests with mel, multi-resolution "
+        "STFT and (after --disc-start-step) adversarial losses. The same command resumes. Several GPUs: "
+        "torchrun --nproc_per_node=N -m v2a.cli train vocoder ...",
+    )
+    add_config_flags(p, VocoderTrainConfig, required=("data", "run_dir"))
+    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
+    p.set_defaults(func=_cmd_train_vocoder)
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:

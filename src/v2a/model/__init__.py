@@ -1,0 +1,1 @@
+"""Networks and their checkpoints: the generator, flow matching, size presets, safetensors checkpoints."""

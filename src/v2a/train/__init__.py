@@ -1,0 +1,1 @@
+"""Training: the generic loop utilities (DDP, time budget, resume, logs) and one trainer per network."""
