@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -125,3 +126,19 @@ def test_data_sfx_with_a_relative_cache(tmp_path, repo_root):
     assert "clips" in result.stdout and (out / "manifest.jsonl").exists() and (out / "README.md").exists()
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) > 50 and all(row["package"] == "minetest-data" for row in rows)
+
+
+def test_data_foley_world_is_deterministic(tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        args = ["data", "foley-world", "--out", str(out), "--count", "2", "--seed", "3", "--size", "96"]
+        result = run_cli(*args, "--duration", "2", "--workers", "1", "--no-progress", "--json")
+        assert result.returncode == 0, result.stderr
+        outs.append(json.loads(result.stdout)["manifest"])
+    rows = [[json.loads(line) for line in Path(path).read_text().splitlines()] for path in outs]
+    assert [r["caption"] for r in rows[0]] == [r["caption"] for r in rows[1]]
+    assert [r["events"] for r in rows[0]] == [r["events"] for r in rows[1]]
+    assert_one_line_error(
+        run_cli("data", "foley-world", "--out", str(tmp_path / "c"), "--count", "0"), "--count"
+    )

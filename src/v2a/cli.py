@@ -88,6 +88,35 @@ def _cmd_data_sfx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_foley_world(args: argparse.Namespace) -> int:
+    from v2a.data.foley_world import build_foley_world
+
+    manifest = build_foley_world(
+        args.out,
+        count=args.count,
+        seed=args.seed,
+        split=args.split,
+        corpus_dir=args.corpus,
+        backgrounds_dir=args.backgrounds,
+        size=args.size,
+        duration_s=args.duration,
+        fps=args.fps,
+        first_index=args.first_index,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    print(json.dumps({"manifest": str(manifest)}) if args.json else f"wrote {manifest}")
+    return 0
+
+
+def _cmd_data_backgrounds(args: argparse.Namespace) -> int:
+    from v2a.data.foley_world import build_backgrounds
+
+    index = build_backgrounds(args.out, cache_dir=args.cache)
+    print(json.dumps({"index": str(index)}) if args.json else f"wrote {index}")
+    return 0
+
+
 def _cmd_data_ingest(args: argparse.Namespace) -> int:
     from v2a.data.ingest import IngestConfig, ingest
 
@@ -232,6 +261,43 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_data_sfx)
+
+    p = data_sub.add_parser(
+        "foley-world",
+        help="render procedural scenes whose visible events trigger real recorded sounds, exactly in sync",
+        description="Render Foley-world clips: objects falling and bouncing, breaking glass, footsteps, doors, "
+        "passing vehicles, water/fire/wind, talking characters, with real corpus sounds at the exact event "
+        "times, captions, transcripts and event lists. Clip i of seed S is the same on any machine; the train "
+        "and test splits draw from disjoint seeds, corpus rows and photos. Held-out test set: "
+        "--split test --seed 0 --count 50.",
+    )
+    p.add_argument("--out", required=True, help="output folder (clips/, manifest.jsonl, card.md)")
+    p.add_argument("--count", type=_positive_int, required=True, help="number of clips")
+    p.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    p.add_argument("--split", default="train", choices=["train", "test"], help="split (default train)")
+    p.add_argument(
+        "--corpus", default=None, help="SFX corpus folder (from `v2a data sfx`); default: procedural"
+    )
+    p.add_argument("--backgrounds", default=None, help="folder from `v2a data backgrounds`; default: drawn")
+    p.add_argument("--size", type=_positive_int, default=160, help="frame width in pixels (default 160)")
+    p.add_argument("--duration", type=_positive_float, default=8.0, help="clip length in seconds (default 8)")
+    p.add_argument(
+        "--fps", type=_positive_float, default=None, help="frame rate (default: random 12-60 per clip)"
+    )
+    p.add_argument("--first-index", type=int, default=0, help="index of the first clip (to extend a build)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the manifest path as JSON")
+    p.set_defaults(func=_cmd_data_foley_world)
+
+    p = data_sub.add_parser(
+        "backgrounds",
+        help="collect real photos and textures (wallpaper and sample-image packages) for Foley-world backdrops",
+    )
+    p.add_argument("--out", required=True, help="output folder (images/, backgrounds.jsonl)")
+    p.add_argument("--cache", default=None, help="package download cache (default OUT/.cache)")
+    p.add_argument("--json", action="store_true", help="print the index path as JSON")
+    p.set_defaults(func=_cmd_data_backgrounds)
 
     p = data_sub.add_parser(
         "ingest",
