@@ -117,6 +117,24 @@ def _cmd_data_backgrounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_features(args: argparse.Namespace) -> int:
+    from v2a.encoders.cache import extract_features
+
+    names = extract_features(
+        args.shards,
+        encoders=tuple(e.strip() for e in args.encoders.split(",") if e.strip()),
+        fps=args.fps,
+        backend=args.backend,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        cache_dir=args.cache_dir,
+    )
+    print(json.dumps({"features": names}) if args.json else f"features in {args.shards}: {', '.join(names)}")
+    return 0
+
+
 def _cmd_data_ingest(args: argparse.Namespace) -> int:
     from v2a.data.ingest import IngestConfig, ingest
 
@@ -298,6 +316,26 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=None, help="package download cache (default OUT/.cache)")
     p.add_argument("--json", action="store_true", help="print the index path as JSON")
     p.set_defaults(func=_cmd_data_backgrounds)
+
+    p = data_sub.add_parser(
+        "features",
+        help="precompute encoder features (semantic 8 fps, text) into shards as sidecar files",
+        description="Run the conditioning encoders once over every clip of a shard folder and store the "
+        "outputs as sidecar shards, so training never decodes video twice. Inference uses the same functions.",
+    )
+    p.add_argument("shards", help="shard folder (from `v2a data shard`)")
+    p.add_argument(
+        "--encoders", default="semantic,text", help="comma-separated encoders (default semantic,text)"
+    )
+    p.add_argument("--fps", type=_positive_float, default=8.0, help="semantic frame rate (default 8)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help="semantic backend")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="clips per encoder call (default 8)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="decode threads (default 2)")
+    p.add_argument("--overwrite", action="store_true", help="recompute features that exist")
+    p.add_argument("--cache-dir", default=None, help="ONNX/embedding cache (default ~/.cache/v2a)")
+    p.add_argument("--json", action="store_true", help="print the feature names as JSON")
+    p.set_defaults(func=_cmd_data_features)
 
     p = data_sub.add_parser(
         "ingest",

@@ -15,3 +15,7 @@ class InputError(V2AError):
 
 class OutputError(V2AError):
     """An output cannot be written safely (would overwrite an input, directory missing, ...)."""
+
+
+class ModelUnavailableError(V2AError):
+    """A pretrained model's package or weight files are missing or unusable; the message names the package."""
