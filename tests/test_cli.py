@@ -150,3 +150,21 @@ def test_data_foley_world_is_deterministic(tmp_path):
     assert_one_line_error(
         run_cli("data", "foley-world", "--out", str(tmp_path / "c"), "--count", "0"), "--count"
     )
+
+
+def test_watermark_then_detect(tmp_path, sample_video):
+    marked = tmp_path / "marked.mp4"
+    result = run_cli("watermark", str(sample_video), "-o", str(marked), "--payload", "0xCAFE0042")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(run_cli("detect", str(marked), "--json").stdout)
+    assert found["detected"] is True and found["p_value"] < 1e-4
+    assert found["payload"].lower() == "cafe0042"
+    tags = json.loads(run_cli("probe", str(marked), "--json").stdout)["tags"]
+    assert tags["watermark_payload"].lower() == "cafe0042" and "watermark_key_id" in tags
+    assert json.loads(run_cli("detect", str(sample_video), "--json").stdout)["detected"] is False
+    assert (
+        json.loads(run_cli("detect", str(marked), "--key", "not-the-key", "--json").stdout)["detected"]
+        is False
+    )
+    assert_one_line_error(run_cli("detect", str(tmp_path / "none.wav")), "none.wav")
+    assert_one_line_error(run_cli("watermark", str(marked), "-o", str(marked)), "input")

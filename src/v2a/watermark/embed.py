@@ -1,0 +1,156 @@
+"""Embedding: scale each cell of the 16 kHz spectrum up or down by a few tenths of a dB to a few dB.
+
+The mark of cell c is ``sign_c * depth_c`` dB, applied as a gain to the STFT (75 % overlapping Hann
+frames, so the gains join smoothly) and added back to the input at its own rate as the difference
+``istft(X * (gain - 1))``. Because it is a gain, the mark follows the host: it is loudest where the
+audio is loud and absent where the audio is silent. The depth of each cell follows how much the host
+itself fluctuates around that cell (the local spread of its whitened log energy, ``grid.Features``):
+busy, noisy or transient regions mask a deeper mark and need one to be found; steady, tonal ones get a
+shallow one. The detector divides by the same local spread, so every cell contributes about the same
+signal-to-noise ratio.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from v2a.errors import InputError
+from v2a.io.audio import resample
+from v2a.watermark import grid
+from v2a.watermark.keys import DEFAULT_KEY, layout
+from v2a.watermark.payload import as_payload, encode
+
+log = logging.getLogger(__name__)
+
+DEPTH_PER_SPREAD = 0.8  # target depth / local spread of the host: the per-cell signal-to-noise ratio
+MIN_DEPTH_DB = 0.5  # depth bounds in dB at strength 1
+MAX_DEPTH_DB = 2.5
+_PEAK_CEILING = 0.999  # the marked audio is scaled down (as a whole) if it would pass this peak
+
+
+def embed(
+    wav: np.ndarray,
+    sr: int,
+    *,
+    key: str | bytes = DEFAULT_KEY,
+    payload: int | bytes | None = None,
+    strength: float = 1.0,
+) -> np.ndarray:
+    """Mark audio with a keyed watermark carrying a 32-bit payload.
+
+    Args:
+        wav: (S,) or (C, S) float waveform in [-1, 1] at ``sr``; every channel gets the same mark.
+        sr: sample rate in Hz (any; the mark lives between 500 Hz and 7 kHz).
+        key: the secret key (text or bytes); the default is the public model's key.
+        payload: 32-bit int or 4 bytes to carry (None: model id and today's date, ``make_payload()``).
+        strength: depth multiplier (1.0: the tuned default; more is more robust and less transparent).
+
+    Returns:
+        float32 array of the input's shape: the marked audio. Silent audio is returned unchanged
+        (with a logged warning): the mark needs sound to hide in. If the mark would push the peak past
+        full scale, the whole result is scaled down slightly instead of clipping.
+
+    Raises:
+        InputError: the waveform, rate, key, payload or strength is invalid.
+    """
+    wav = _check_audio(wav, sr)
+    if not (isinstance(strength, int | float) and math.isfinite(strength) and 0 < strength <= 10):
+        raise InputError(f"watermark strength must be a number in (0, 10], got {strength!r}")
+    marks = layout(key).cell_marks(encode(as_payload(payload)))  # (BLOCK_CHIPS, BANDS) +/-1
+    x16 = grid.to_grid_rate(wav, sr)
+    depth = _depth(x16) * strength  # (chips, B) dB
+    if not np.any(depth):
+        log.warning("audio is silent or too quiet to carry a watermark; it was left unmarked")
+        return wav.copy()
+    chips = np.arange(depth.shape[0]) % grid.BLOCK_CHIPS
+    mark16 = _render(x16, marks[chips] * depth)
+    mark = resample(mark16, grid.RATE, sr) if sr != grid.RATE else mark16
+    mark = _fit(mark, wav.shape[-1])
+    out = wav + mark  # (S,) or (C, S): the same mark on every channel
+    peak = float(np.max(np.abs(out)))
+    if peak > _PEAK_CEILING and peak > float(np.max(np.abs(wav))):
+        out *= _PEAK_CEILING / peak
+    return out.astype(np.float32)
+
+
+def _check_audio(wav: np.ndarray, sr: int) -> np.ndarray:
+    """The waveform as float32 (S,) or (C, S); raises InputError on anything unusable."""
+    if not isinstance(sr, int | np.integer) or isinstance(sr, bool) or sr < 8000:
+        raise InputError(f"sample rate must be an integer of at least 8000 Hz, got {sr!r}")
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim not in (1, 2) or wav.shape[-1] == 0 or (wav.ndim == 2 and not 1 <= wav.shape[0] <= 16):
+        raise InputError(f"audio must be a non-empty (S,) or (C, S) array, got shape {wav.shape}")
+    if not np.all(np.isfinite(wav)):
+        raise InputError("audio contains NaN or infinite samples")
+    return wav
+
+
+def _depth(x16: np.ndarray) -> np.ndarray:
+    """(chips, B) mark depth in dB for each 64 ms chip of the audio (0 where it is silent)."""
+    feats = grid.features(grid.power_spectrogram(x16))
+    spread_db, active_cells = feats.spread_db[0], feats.active[0]  # (T, B) at frequency scale 1
+    frames = spread_db.shape[0]
+    n_chips = max(1, math.ceil(x16.size / (grid.CHIP_S * grid.RATE)))
+    # Detector frame t is centred at (t + 1) * HOP samples, inside chip (t + 1) // CHIP_FRAMES.
+    chip_of_frame = np.minimum((np.arange(frames) + 1) // grid.CHIP_FRAMES, n_chips - 1)
+    spread = np.zeros((n_chips, grid.BANDS))
+    active = np.zeros((n_chips, grid.BANDS))
+    counts = np.zeros((n_chips, 1))
+    np.add.at(spread, chip_of_frame, spread_db)
+    np.add.at(active, chip_of_frame, active_cells)
+    np.add.at(counts, chip_of_frame, 1.0)
+    spread /= np.maximum(counts, 1.0)
+    depth = np.clip(DEPTH_PER_SPREAD * spread, MIN_DEPTH_DB, MAX_DEPTH_DB)
+    return np.where(active > 0, depth, 0.0)
+
+
+def _render(x16: np.ndarray, cell_db: np.ndarray) -> np.ndarray:
+    """(S,) mark at ``grid.RATE``: the STFT of ``x16`` times (gain - 1), gains given per chip and band.
+
+    Args:
+        x16: (S,) host at ``grid.RATE``.
+        cell_db: (chips, B) signed gain in dB of each chip (chip k spans [k, k + 1) * CHIP_S seconds).
+    """
+    n_fft, hop = grid.N_FFT, grid.EMBED_HOP
+    pad = n_fft - hop  # so that every sample is covered by n_fft / hop frames
+    total = x16.size + 2 * pad
+    total += (-total) % hop
+    padded = np.zeros(total, dtype=np.float32)
+    padded[pad : pad + x16.size] = x16
+    win = grid.window()
+    spec = np.fft.rfft(sliding_window_view(padded, n_fft)[::hop] * win, axis=1)  # (F, K)
+
+    centres = (np.arange(spec.shape[0]) * hop + n_fft / 2 - pad) / grid.RATE  # seconds
+    chip = np.clip(np.floor(centres / grid.CHIP_S).astype(int), 0, cell_db.shape[0] - 1)
+    frame_db = cell_db[chip]  # (F, B)
+    frame_db = _smooth(frame_db, axis=0)  # soften the steps between chips
+    bands = grid.bin_bands()
+    bin_db = np.where(bands >= 0, frame_db[:, np.maximum(bands, 0)], 0.0)  # (F, K)
+    bin_db = _smooth(bin_db, axis=1)  # and between bands: short filters, no pre-echo
+    spec *= 10.0 ** (bin_db / 20.0) - 1.0
+
+    frames = np.fft.irfft(spec, n=n_fft, axis=1) * win  # (F, n_fft)
+    out = np.zeros(total + n_fft, dtype=np.float64)
+    for j in range(n_fft // hop):  # overlap-add, one hop-long slice of every frame at a time
+        piece = frames[:, j * hop : (j + 1) * hop].reshape(-1)
+        out[j * hop : j * hop + piece.size] += piece
+    out /= float(np.sum(win**2)) / hop  # Hann at 75 % overlap: the window squares sum to a constant
+    return out[pad : pad + x16.size].astype(np.float32)
+
+
+def _smooth(values: np.ndarray, axis: int) -> np.ndarray:
+    """Three-tap [1/4, 1/2, 1/4] smoothing along ``axis`` with the edge values repeated."""
+    moved = np.moveaxis(values, axis, 0)
+    padded = np.concatenate([moved[:1], moved, moved[-1:]])
+    return np.moveaxis(0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:], 0, axis)
+
+
+def _fit(wav: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to ``n`` samples."""
+    if wav.shape[-1] >= n:
+        return wav[..., :n]
+    return np.pad(wav, [(0, 0)] * (wav.ndim - 1) + [(0, n - wav.shape[-1])])

@@ -1,0 +1,154 @@
+"""The watermark's message: 32 payload bits, a CRC-16, and a convolutional code with soft Viterbi decoding.
+
+Layout of the default payload (big-endian): 16 bits model id, 16 bits day number (days since
+2024-01-01, so dates up to 2203 fit). Any other 32-bit value (int or 4 bytes) may be embedded instead;
+``payload_fields`` then still shows it split that way.
+
+Channel coding: the 32 bits and a CRC-16/CCITT of them (48 bits) go through the rate-1/3, constraint
+length 7 convolutional code with generators 133, 171, 165 (octal), terminated by 6 zero tail bits:
+162 coded bits. The decoder is a soft-decision Viterbi decoder; the CRC tells whether it succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import numpy as np
+
+from v2a.errors import InputError
+
+PAYLOAD_BITS = 32
+PAYLOAD_BYTES = PAYLOAD_BITS // 8
+CRC_BITS = 16
+_K = 7  # constraint length
+_GENERATORS = (0o133, 0o171, 0o165)
+_STATES = 1 << (_K - 1)
+MESSAGE_BITS = PAYLOAD_BITS + CRC_BITS
+CODED_BITS = (MESSAGE_BITS + _K - 1) * len(_GENERATORS)  # 162
+EPOCH = dt.date(2024, 1, 1)
+DEFAULT_MODEL_ID = 0x0001  # the bundled public model
+
+
+def make_payload(model_id: int | str = DEFAULT_MODEL_ID, day: dt.date | None = None) -> bytes:
+    """The default 4-byte payload: model id and day.
+
+    Args:
+        model_id: 16-bit model number, or a model name (hashed to 16 bits with CRC-16).
+        day: the date to record (default: today, UTC).
+
+    Returns:
+        4 bytes: model id (2 bytes), then days since 2024-01-01 (2 bytes), big-endian.
+    """
+    if isinstance(model_id, str):
+        model_id = crc16(model_id.encode("utf-8"))
+    if not 0 <= int(model_id) < 1 << 16:
+        raise InputError(f"model id must be in 0..65535, got {model_id}")
+    day = day or dt.datetime.now(dt.UTC).date()
+    days = (day - EPOCH).days
+    if not 0 <= days < 1 << 16:
+        raise InputError(f"the date {day} cannot be stored: it must be between {EPOCH} and 2203")
+    return int(model_id).to_bytes(2, "big") + days.to_bytes(2, "big")
+
+
+def as_payload(payload: int | bytes | None) -> bytes:
+    """Normalise a payload argument to 4 bytes (None: ``make_payload()``, today's default).
+
+    Raises:
+        InputError: a negative or too large int, or bytes that are not exactly 4 long.
+    """
+    if payload is None:
+        return make_payload()
+    if isinstance(payload, bool):
+        raise InputError("payload must be an int or 4 bytes, not a bool")
+    if isinstance(payload, int | np.integer):
+        if not 0 <= int(payload) < 1 << PAYLOAD_BITS:
+            raise InputError(
+                f"payload must fit in {PAYLOAD_BITS} bits (0..{(1 << PAYLOAD_BITS) - 1}), got {payload}"
+            )
+        return int(payload).to_bytes(PAYLOAD_BYTES, "big")
+    if isinstance(payload, bytes | bytearray):
+        if len(payload) != PAYLOAD_BYTES:
+            raise InputError(f"payload must be {PAYLOAD_BYTES} bytes, got {len(payload)}")
+        return bytes(payload)
+    raise InputError(f"payload must be an int or {PAYLOAD_BYTES} bytes, not {type(payload).__name__}")
+
+
+def payload_fields(payload: bytes) -> dict[str, str | int]:
+    """Readable view of a payload: hex, model id and date as the default layout stores them."""
+    day = EPOCH + dt.timedelta(days=int.from_bytes(payload[2:4], "big"))
+    return {
+        "hex": payload.hex(),
+        "model_id": int.from_bytes(payload[:2], "big"),
+        "date": day.isoformat(),
+    }
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF) of ``data``."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def encode(payload: bytes) -> np.ndarray:
+    """(CODED_BITS,) uint8 coded bits of a 4-byte payload (payload + CRC, convolutional code)."""
+    payload = as_payload(payload)
+    message = payload + crc16(payload).to_bytes(2, "big")
+    bits = np.unpackbits(np.frombuffer(message, dtype=np.uint8))
+    bits = np.concatenate([bits, np.zeros(_K - 1, dtype=np.uint8)])  # zero tail ends in state 0
+    outputs = _outputs()
+    coded = np.empty((bits.size, len(_GENERATORS)), dtype=np.uint8)
+    state = 0
+    for i, bit in enumerate(bits):
+        register = (state << 1) | int(bit)
+        coded[i] = outputs[register]
+        state = register & (_STATES - 1)
+    return coded.reshape(-1)
+
+
+def decode(soft: np.ndarray) -> tuple[bytes, bool]:
+    """Maximum-likelihood payload from soft coded bits.
+
+    Args:
+        soft: (CODED_BITS,) soft values, positive meaning bit 1, magnitude the confidence (any scale).
+
+    Returns:
+        ``(payload, crc_ok)``: the 4 decoded bytes and whether their CRC matches.
+    """
+    soft = np.asarray(soft, dtype=np.float64).reshape(-1, len(_GENERATORS))  # (steps, 3)
+    if soft.shape[0] != MESSAGE_BITS + _K - 1:
+        raise ValueError(f"expected {CODED_BITS} soft bits, got {soft.size}")
+    signs = _outputs().astype(np.float64) * 2.0 - 1.0  # (2 * states, 3): register -> +/-1 outputs
+    upper = np.arange(_STATES)  # next states; register = state + 64 * oldest bit of the predecessor
+    metric = np.full(_STATES, -np.inf)
+    metric[0] = 0.0
+    choices = np.empty((soft.shape[0], _STATES), dtype=np.uint8)
+    for step, received in enumerate(soft):
+        branch = signs @ received  # (128,) correlation of each register's outputs with what was received
+        from_low = metric[upper >> 1] + branch[upper]
+        from_high = metric[(upper >> 1) | (_STATES >> 1)] + branch[upper + _STATES]
+        choices[step] = from_high > from_low
+        metric = np.maximum(from_low, from_high)
+    state = 0
+    bits = np.empty(soft.shape[0], dtype=np.uint8)
+    for step in range(soft.shape[0] - 1, -1, -1):
+        bits[step] = state & 1
+        state = (state >> 1) | (int(choices[step, state]) << (_K - 2))
+    message = np.packbits(bits[:MESSAGE_BITS]).tobytes()
+    payload, crc = message[:PAYLOAD_BYTES], int.from_bytes(message[PAYLOAD_BYTES:], "big")
+    return payload, crc16(payload) == crc
+
+
+@functools.cache
+def _outputs() -> np.ndarray:
+    """(2**K, 3) uint8 coded bits for each 7-bit register value (newest bit lowest)."""
+    registers = np.arange(1 << _K)
+    table = np.empty((registers.size, len(_GENERATORS)), dtype=np.uint8)
+    for j, generator in enumerate(_GENERATORS):
+        table[:, j] = [bin(int(r) & generator).count("1") & 1 for r in registers]
+    return table

@@ -1,0 +1,59 @@
+"""Payload coding: CRC, convolutional code and Viterbi decoding, payload fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from v2a.errors import InputError
+from v2a.watermark.payload import (
+    CODED_BITS,
+    as_payload,
+    crc16,
+    decode,
+    encode,
+    make_payload,
+    payload_fields,
+)
+
+
+def test_crc16_matches_the_standard_check_value():
+    assert crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value
+
+
+def test_round_trip_clean_and_with_errors():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        payload = rng.bytes(4)
+        coded = encode(payload)
+        assert coded.shape == (CODED_BITS,) and set(np.unique(coded)) <= {0, 1}
+        assert decode(2.0 * coded - 1.0) == (payload, True)
+        soft = 2.0 * coded - 1.0
+        flips = rng.choice(CODED_BITS, size=8, replace=False)  # 8 hard errors spread over the block
+        soft[flips] *= -1
+        assert decode(soft) == (payload, True)
+
+
+def test_decoder_reports_crc_failure_on_noise():
+    rng = np.random.default_rng(1)
+    failures = sum(not decode(rng.standard_normal(CODED_BITS))[1] for _ in range(50))
+    assert failures >= 49
+
+
+def test_default_payload_fields():
+    payload = make_payload(0x1234, dt.date(2026, 11, 24))
+    assert payload_fields(payload) == {"hex": payload.hex(), "model_id": 0x1234, "date": "2026-11-24"}
+    assert payload_fields(make_payload("foley-small"))["model_id"] == crc16(b"foley-small")
+
+
+def test_as_payload_accepts_int_and_bytes_and_rejects_the_rest():
+    assert as_payload(0x01020304) == b"\x01\x02\x03\x04"
+    assert as_payload(b"abcd") == b"abcd"
+    assert len(as_payload(None)) == 4
+    for bad in (-1, 1 << 32, b"abc", "abcd", True, 1.5):
+        with pytest.raises(InputError, match="payload"):
+            as_payload(bad)
+    with pytest.raises(InputError, match="date"):
+        make_payload(1, dt.date(2020, 1, 1))

@@ -1,0 +1,152 @@
+"""Embedding and detection on real signals: round trip, wrong key, calibration, excerpts, mixes, edge cases."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from v2a.errors import InputError
+from v2a.io.audio import resample
+from v2a.watermark import DEFAULT_KEY, detect, embed, make_payload
+from v2a.watermark.payload import payload_fields
+
+from .conftest import SR
+
+PAYLOAD = 0xC0FFEE42
+
+
+def bit_errors(decoded: bytes | None, payload: int) -> int:
+    if decoded is None:
+        return 32
+    return bin(int.from_bytes(decoded, "big") ^ payload).count("1")
+
+
+def snr_db(clean: np.ndarray, marked: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(clean**2) / np.sum((marked - clean) ** 2)))
+
+
+@pytest.mark.parametrize("name", ["speech", "rain", "foley"])
+def test_round_trip_finds_mark_and_payload(name, request):
+    clean = request.getfixturevalue(name)
+    marked = embed(clean, SR, payload=PAYLOAD)
+    assert marked.shape == clean.shape and marked.dtype == np.float32
+    assert snr_db(clean, marked) > 12.0
+    found = detect(marked, SR)
+    assert found.detected and found.p_value < 1e-8
+    assert found.payload == PAYLOAD.to_bytes(4, "big")
+    assert found.bit_confidence > 0.8 and found.key_id
+    assert sum(b - a for a, b in found.segments) > 0.6 * clean.size / SR
+    clean_result = detect(clean, SR)
+    assert not clean_result.detected and clean_result.payload is None and clean_result.p_value > 1e-3
+
+
+def test_wrong_key_does_not_detect(speech):
+    marked = embed(speech, SR, key="secret-a", payload=PAYLOAD)
+    assert detect(marked, SR, key="secret-a").detected
+    other = detect(marked, SR, key="secret-b")
+    assert not other.detected and other.payload is None
+    assert not detect(marked, SR).detected  # the default key neither
+
+
+def test_p_values_are_calibrated_on_unmarked_audio(rain, foley, speech):
+    """Under no mark, P(p < a) <= a: count p-values below 0.05 over many (audio, key) pairs."""
+    rng = np.random.default_rng(0)
+    p_values = []
+    for source in (rain, foley, speech):
+        for i in range(20):
+            start = int(rng.integers(0, source.size - 3 * SR))
+            p_values.append(detect(source[start : start + 3 * SR], SR, key=f"key-{i}").p_value)
+    p_values = np.array(p_values)
+    assert np.all((p_values >= 0) & (p_values <= 1))
+    assert np.mean(p_values < 0.05) <= 0.05 + 0.06  # binomial slack for 60 draws
+
+
+def test_any_three_second_excerpt_decodes(foley):
+    marked = embed(foley, SR, payload=PAYLOAD)
+    exact = 0
+    for start_s in (0.0, 1.3, 2.9, 4.7):
+        excerpt = marked[int(start_s * SR) : int((start_s + 3) * SR)]
+        found = detect(excerpt, SR)
+        assert found.detected, start_s
+        assert bit_errors(found.decoded, PAYLOAD) <= 2, start_s
+        exact += found.payload == PAYLOAD.to_bytes(4, "big")
+    assert exact >= 3  # 3 s is the design minimum: the CRC may reject a payload now and then
+
+
+def test_segments_locate_a_marked_stretch_inside_unmarked_audio(rain, speech):
+    track = np.concatenate([speech, rain, speech])  # 8 s of rain between two unmarked stretches
+    marked_rain = embed(rain, SR, payload=PAYLOAD)
+    track[speech.size : speech.size + rain.size] = marked_rain
+    found = detect(track, SR)
+    assert found.detected and found.payload == PAYLOAD.to_bytes(4, "big")
+    begin, end = speech.size / SR, (speech.size + rain.size) / SR
+    for a, b in found.segments:
+        assert a > begin - 2.5 and b < end + 2.5
+    assert sum(b - a for a, b in found.segments) > 0.6 * (end - begin)
+
+
+def test_mix_with_other_audio_keeps_the_mark(rain, tune):
+    marked = embed(rain, SR, payload=PAYLOAD)
+    found = detect(marked + 0.5 * tune[: rain.size], SR)
+    assert found.detected and found.payload == PAYLOAD.to_bytes(4, "big")
+
+
+def test_any_rate_and_stereo(rain):
+    stereo44 = np.stack([resample(rain, SR, 44_100), 0.5 * resample(rain, SR, 44_100)])
+    marked = embed(stereo44, 44_100, payload=PAYLOAD)
+    assert marked.shape == stereo44.shape
+    found = detect(marked, 44_100)
+    assert found.detected and found.payload == PAYLOAD.to_bytes(4, "big")
+    assert detect(resample(marked[0], 44_100, 16_000), 16_000).detected
+
+
+def test_default_payload_is_model_and_date():
+    found = detect(embed(0.5 / 0.9 * _noise(6.0), SR), SR)
+    assert found.detected and found.payload == make_payload()
+    assert found.payload_fields == payload_fields(make_payload())
+
+
+def test_silence_is_left_unmarked_and_reported(caplog):
+    silence = np.zeros(4 * SR, dtype=np.float32)
+    with caplog.at_level(logging.WARNING, logger="v2a.watermark.embed"):
+        out = embed(silence, SR)
+    assert np.array_equal(out, silence) and "too quiet" in caplog.text
+    found = detect(silence, SR)
+    assert not found.detected and found.p_value == 1.0 and found.note == "audio is silent"
+    assert detect(np.zeros(200, dtype=np.float32), SR).note == "audio is too short to hold a watermark"
+
+
+def test_strength_trades_transparency(rain):
+    weak, strong = embed(rain, SR, strength=0.5), embed(rain, SR, strength=2.0)
+    assert snr_db(rain, weak) > snr_db(rain, strong) + 5
+
+
+def test_peak_stays_below_full_scale():
+    loud = (0.999 * np.sign(_noise(4.0))).astype(np.float32)
+    assert np.max(np.abs(embed(loud, SR))) <= 0.999 + 1e-6
+
+
+def test_bad_input_raises_input_error():
+    good = _noise(2.0)
+    for wav, sr, match in [
+        (np.zeros((0,), np.float32), SR, "non-empty"),
+        (np.full(SR, np.nan, np.float32), SR, "NaN"),
+        (np.zeros((2, 2, 10), np.float32), SR, "shape"),
+        (good, 4000, "sample rate"),
+        (good, 22050.5, "sample rate"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            embed(wav, sr)
+        with pytest.raises(InputError, match=match):
+            detect(wav, sr)
+    with pytest.raises(InputError, match="strength"):
+        embed(good, SR, strength=0)
+    with pytest.raises(InputError, match="key"):
+        detect(good, SR, key="")
+    assert DEFAULT_KEY
+
+
+def _noise(seconds: float) -> np.ndarray:
+    return (0.2 * np.random.default_rng(5).standard_normal(int(seconds * SR))).astype(np.float32)
