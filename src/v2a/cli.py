@@ -219,6 +219,34 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sync_offset(args: argparse.Namespace) -> int:
+    from v2a.encoders.sync import SyncEncoder, estimate_offset
+
+    estimate = estimate_offset(
+        args.video,
+        args.audio,
+        max_offset_s=args.max_offset,
+        encoder=SyncEncoder.from_checkpoint(args.checkpoint),
+    )
+    if args.json:
+        print(json.dumps(estimate.to_dict()))
+    else:
+        print(
+            f"audio offset {estimate.offset_s:+.3f} s (positive: audio lags the picture), "
+            f"confidence {estimate.confidence:.2f}"
+        )
+    return 0
+
+
+def _cmd_train_sync(args: argparse.Namespace) -> int:
+    from v2a.train.sync_trainer import SyncTrainConfig, train_sync
+
+    _log_to_stderr()
+    release = train_sync(config_from_args(SyncTrainConfig, args))
+    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
+    return 0
+
+
 def _parse_payload(text: str | None) -> int | bytes | None:
     if text is None:
         return None
@@ -306,6 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON with detected, p_value, payload, segments")
     p.set_defaults(func=_cmd_detect)
 
+    p = sub.add_parser(
+        "sync-offset",
+        help="estimate the audio-video offset in seconds (positive: audio lags the picture)",
+        description="Estimate how far a soundtrack is shifted against the picture (range +-2 s) with the "
+        "project's sync encoder. AUDIO defaults to the video's own track.",
+    )
+    p.add_argument("video", help="video file")
+    p.add_argument(
+        "audio", nargs="?", default=None, help="audio or video file (default: the video's own track)"
+    )
+    p.add_argument(
+        "--max-offset", type=_positive_float, default=2.0, help="search range in seconds (default 2)"
+    )
+    p.add_argument(
+        "--checkpoint", default=None, help="sync encoder folder (default: the bundled checkpoints/sync)"
+    )
+    p.add_argument("--json", action="store_true", help="print {offset_s, confidence} as JSON")
+    p.set_defaults(func=_cmd_sync_offset)
+
     _add_data_parsers(sub)
     _add_train_parsers(sub)
     return parser
@@ -328,6 +375,18 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     add_config_flags(p, VocoderTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
     p.set_defaults(func=_cmd_train_vocoder)
+
+    from v2a.train.sync_trainer import SyncTrainConfig
+
+    p = train_sub.add_parser(
+        "sync",
+        help="train the audio-visual sync encoder (contrastive matching over +-2 s lags)",
+        description="Self-supervised audio-visual synchronisation on manifests of clips with their own sound "
+        "(Foley world, ingested footage): InfoNCE over lags of the same clip and other clips in the batch.",
+    )
+    add_config_flags(p, SyncTrainConfig, required=("data", "run_dir"))
+    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
+    p.set_defaults(func=_cmd_train_sync)
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ from audio_corpus import RATE, synth_clip
 
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.errors import InputError
-from v2a.train.audio_data import AudioCrops, list_audio_files
+from v2a.train.audio_data import AudioCrops, list_audio_files, load_train_val, whole_hops
 
 
 def test_manifest_and_folder_splits(corpus: Path, tmp_path: Path):
@@ -44,3 +44,41 @@ def test_quiet_clips_keep_their_precision_and_level(tmp_path: Path):
     crops = AudioCrops([tmp_path / "quiet.wav"], DEFAULT_SPEC, segment_samples=6000, workers=1)
     crop = crops.crop(np.random.default_rng(0), gain=False)
     np.testing.assert_allclose(crop, quiet, atol=0.01 / 32767)  # int16 relative to the clip's own peak
+
+
+def test_whole_hops_split_loading_and_fixed_batches(corpus: Path):
+    assert whole_hops(1.0, DEFAULT_SPEC) == 94 * DEFAULT_SPEC.hop_length
+    assert whole_hops(1e-6, DEFAULT_SPEC) == DEFAULT_SPEC.hop_length
+    train, val = load_train_val(
+        [corpus],
+        DEFAULT_SPEC,
+        train_split="train",
+        val_split="val",
+        segment_samples=2560,
+        val_segment_samples=5120,
+    )
+    assert (len(train), len(val), train.segment, val.segment) == (4, 2, 2560, 5120)
+    fixed = val.fixed_batch(3)
+    assert np.array_equal(fixed, val.fixed_batch(3)) and fixed.shape == (3, 5120)
+    assert np.abs(fixed).max() <= 0.5 + 1e-4  # recorded levels (the clips peak at 0.5), no random gain
+    assert (
+        load_train_val(
+            [corpus],
+            DEFAULT_SPEC,
+            train_split="train",
+            val_split="val",
+            segment_samples=256,
+            val_segment_samples=256,
+            with_val=False,
+        )[1]
+        is None
+    )
+    with pytest.raises(InputError, match=r"no usable training audio .* \(split 'nope'\)"):
+        load_train_val(
+            [corpus],
+            DEFAULT_SPEC,
+            train_split="nope",
+            val_split="val",
+            segment_samples=256,
+            val_segment_samples=256,
+        )

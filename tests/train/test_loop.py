@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -8,14 +9,20 @@ import torch
 from PIL import Image
 from torch import nn
 
+from v2a.errors import InputError
+from v2a.model.checkpoint import save_train_state
 from v2a.train.loop import (
     EMA,
     Every,
     MetricsLog,
     TimeBudget,
+    check_settings,
     plot_metrics,
     read_metrics,
+    resume_state,
+    seed_run,
     setup_distributed,
+    train_loop,
     unwrap,
 )
 
@@ -75,3 +82,57 @@ def test_metrics_log_and_plot(tmp_path):
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 400
     assert plot_metrics(tmp_path / "none.jsonl", tmp_path / "empty.png") is None
+
+
+def test_train_loop_logs_means_saves_periodically_and_at_the_end(tmp_path):
+    ctx = setup_distributed("cpu")
+    saves: list[int] = []
+    metrics = MetricsLog(tmp_path / "metrics.jsonl")
+    common = {"save": saves.append, "metrics": metrics, "checkpoint_minutes": None, "log_every": 2}
+    step = train_loop(
+        ctx,
+        step=0,
+        train_step=lambda s: {"loss/x": float(s)},
+        budget=TimeBudget(None),
+        max_steps=5,
+        saved=False,
+        extra=lambda: {"lr": 0.1},
+        **common,
+    )
+    assert step == 5 and saves == [5]
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["loss/x"], r["lr"]) for r in records] == [(2, 0.5, 0.1), (4, 2.5, 0.1)]
+    assert all(r["steps_per_s"] > 0 for r in records)
+    # nothing to do and a checkpoint already there: no save; none there yet: one save
+    assert (
+        train_loop(ctx, step=5, train_step=None, budget=TimeBudget(None), max_steps=5, saved=True, **common)
+        == 5
+    )
+    assert saves == [5]
+    train_loop(ctx, step=5, train_step=None, budget=TimeBudget(0.0), max_steps=None, saved=False, **common)
+    assert saves == [5, 5]
+
+
+def test_check_settings_names_every_bad_field_and_missing_data():
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        data: tuple[str, ...] = ("x",)
+        lr: float = 1e-3
+        batch_size: int = 4
+        max_steps: int | None = None
+
+    check_settings(Config(), what="demo")
+    with pytest.raises(InputError, match=r"invalid demo setting\(s\): batch_size, lr, depth$"):
+        check_settings(Config(lr=0.0, batch_size=0), what="demo", extra={"depth": False})
+    with pytest.raises(InputError, match="no training data given"):
+        check_settings(Config(data=()), what="demo")
+
+
+def test_seed_run_differs_by_rank_and_step_and_resume_state_finds_last(tmp_path):
+    ctx = setup_distributed("cpu")
+    first, again = seed_run(3, ctx, 0).random(), seed_run(3, ctx, 0).random()
+    assert first == again and seed_run(3, ctx, 10).random() != first
+    assert resume_state(tmp_path) == (None, None)
+    save_train_state(tmp_path, {"step": 7, "w": torch.ones(2)})
+    state, where = resume_state(tmp_path)
+    assert where == tmp_path / "last" and state["step"] == 7 and torch.equal(state["w"], torch.ones(2))

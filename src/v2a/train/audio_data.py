@@ -7,6 +7,7 @@ in memory as float32 (one hour at 24 kHz is about 350 MB).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import zlib
 from collections.abc import Sequence
@@ -19,7 +20,55 @@ from v2a.audio.spec import AudioSpec
 from v2a.errors import InputError
 from v2a.io.audio import load_audio
 
+log = logging.getLogger(__name__)
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus", ".m4a")
+
+
+def whole_hops(seconds: float, spec: AudioSpec) -> int:
+    """Samples in ``seconds`` rounded to whole hops (at least one), so waveform and mel lengths line up."""
+    return max(1, round(seconds * spec.sample_rate / spec.hop_length)) * spec.hop_length
+
+
+def load_split(
+    sources: Sequence[str | Path], split: str, spec: AudioSpec, *, segment_samples: int
+) -> AudioCrops:
+    """The decoded clips of one split of several folders and/or manifests, ready for crops."""
+    files = [f for source in sources for f in list_audio_files(source, split)]
+    return AudioCrops(files, spec, segment_samples=segment_samples)
+
+
+def load_train_val(
+    sources: Sequence[str | Path],
+    spec: AudioSpec,
+    *,
+    train_split: str,
+    val_split: str,
+    segment_samples: int,
+    val_segment_samples: int,
+    with_val: bool = True,
+) -> tuple[AudioCrops, AudioCrops | None]:
+    """The training clips and (when ``with_val``) the validation clips of a run, with a log line on sizes.
+
+    Raises:
+        InputError: the training split holds no usable audio.
+    """
+    train = load_split(sources, train_split, spec, segment_samples=segment_samples)
+    if len(train) == 0:
+        raise InputError(
+            f"no usable training audio in {', '.join(map(str, sources))} (split {train_split!r})"
+        )
+    val = load_split(sources, val_split, spec, segment_samples=val_segment_samples) if with_val else None
+    log.info(
+        "training data: %d clips, %.1f min (%d unreadable skipped); validation: %d clips",
+        len(train),
+        train.seconds / 60,
+        len(train.skipped),
+        len(val) if val is not None else 0,
+    )
+    if train.skipped:
+        log.warning("skipped unreadable training files, first: %s", train.skipped[0])
+    return train, val
 
 
 def list_audio_files(source: str | Path, split: str) -> list[Path]:
@@ -127,6 +176,10 @@ class AudioCrops:
     def batch(self, size: int, rng: np.random.Generator, *, gain: bool = True) -> np.ndarray:
         """(size, S) crops."""
         return np.stack([self.crop(rng, gain=gain) for _ in range(size)])
+
+    def fixed_batch(self, size: int, *, seed: int = 12345) -> np.ndarray:
+        """(size, S) crops at their recorded levels, the same on every call and in every run (validation)."""
+        return self.batch(size, np.random.default_rng(seed), gain=False)
 
 
 def _decode(path: Path, rate: int) -> np.ndarray | str:

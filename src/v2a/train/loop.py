@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ import torch.distributed as dist
 from torch import nn
 
 from v2a.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,137 @@ class Every:
             return False
         self.last = time.monotonic()
         return True
+
+
+# checks of the settings every trainer config shares (applied to the fields a config has)
+_COMMON_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "batch_size": lambda v: v >= 1,
+    "segment_seconds": lambda v: v > 0,
+    "lr": lambda v: v > 0,
+    "lr_decay": lambda v: 0 < v <= 1,
+    "grad_clip": lambda v: v > 0,
+    "log_every": lambda v: v >= 1,
+    "max_minutes": lambda v: v is None or v > 0,
+    "max_steps": lambda v: v is None or v >= 0,
+    "ema_decay": lambda v: v is None or 0 < v < 1,
+}
+
+
+def check_settings(config: Any, *, what: str, extra: Mapping[str, bool] | None = None) -> None:
+    """Validate a trainer config: one InputError naming every bad setting, or the missing data.
+
+    Args:
+        config: a trainer config dataclass; the shared fields it has (``batch_size``, ``lr``, ``lr_decay``,
+            ``max_steps``, ``ema_decay``, ...) are checked, and a ``data`` field must not be empty.
+        what: the run kind in the message, e.g. ``"codec training"``.
+        extra: more setting name -> whether its value is valid.
+    """
+    checks = {name: ok(getattr(config, name)) for name, ok in _COMMON_CHECKS.items() if hasattr(config, name)}
+    checks.update(extra or {})
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise InputError(f"invalid {what} setting(s): {', '.join(bad)}")
+    if hasattr(config, "data") and not config.data:
+        raise InputError("no training data given: pass --data FOLDER or --data manifest.jsonl")
+
+
+class RunningMeans:
+    """Means of per-step values between two metric records, plus the step rate."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.start = time.monotonic()
+
+    def add(self, values: Mapping[str, torch.Tensor | float]) -> None:
+        """Accumulate one step's values."""
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        """The means since the last pop and ``steps_per_s``; then start over."""
+        elapsed = time.monotonic() - self.start
+        record = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        record["steps_per_s"] = self.count / max(elapsed, 1e-9)
+        self.sums, self.count, self.start = {}, 0, time.monotonic()
+        return record
+
+
+def seed_run(seed: int, ctx: DistContext, step: int) -> np.random.Generator:
+    """Seed every library for this rank and step (so a resumed run draws new data) and return a data RNG."""
+    seed_everything(seed + 7919 * ctx.rank + step)
+    return np.random.default_rng([seed, ctx.rank, step])
+
+
+def train_loop(
+    ctx: DistContext,
+    *,
+    step: int,
+    train_step: Callable[[int], Mapping[str, torch.Tensor | float]],
+    save: Callable[[int], None],
+    metrics: MetricsLog,
+    budget: TimeBudget,
+    max_steps: int | None,
+    checkpoint_minutes: float | None,
+    log_every: int,
+    saved: bool,
+    extra: Callable[[], Mapping[str, float]] | None = None,
+    show: Sequence[str] = (),
+) -> int:
+    """Run optimisation steps until the step or time budget is spent; log and save along the way.
+
+    All ranks stop and save together. A final save happens when steps were taken since the last one,
+    or when nothing was saved yet (``saved`` False: a fresh run that got no steps still leaves a release).
+    Every rank returns only once the final save is done.
+
+    Args:
+        ctx: the process's place in the run.
+        step: the global step to start from (0, or the resumed step).
+        train_step: trains on one batch given the current global step; returns scalar values to log.
+        save: writes checkpoints for a global step (called on every rank; only rank 0 should write).
+        metrics: where the averaged values go every ``log_every`` steps.
+        budget: wall-clock budget of this invocation.
+        max_steps: stop at this global step (None: no limit).
+        checkpoint_minutes: save period.
+        log_every: steps between metric records.
+        saved: whether the run folder already holds a checkpoint for ``step``.
+        extra: values added to each record (e.g. the learning rate).
+        show: keys printed to the log at each record, beside the step rate.
+
+    Returns:
+        The global step reached.
+    """
+    saver, means = Every(checkpoint_minutes), RunningMeans()
+    saved_step = step if saved else None
+    while True:
+        stop = (max_steps is not None and step >= max_steps) or budget.expired()
+        if ctx.any(stop):
+            break
+        values = train_step(step)
+        step += 1
+        means.add(values)
+        if step % log_every == 0:
+            record = {**means.pop(), **(extra() if extra is not None else {})}
+            metrics.log(step, record)
+            if ctx.is_main:
+                shown = " | ".join(f"{k.split('/')[-1]} {record[k]:.4f}" for k in show if k in record)
+                log.info("step %d | %s | %.2f steps/s", step, shown, record["steps_per_s"])
+        if ctx.any(saver.due()):
+            save(step)
+            saved_step = step
+    if saved_step != step:
+        save(step)
+    ctx.barrier()  # no rank returns before the final checkpoint exists
+    return step
+
+
+def resume_state(run_dir: str | os.PathLike) -> tuple[dict[str, Any] | None, Path | None]:
+    """The newest training state of a run folder and where it was read, or (None, None) for a fresh run."""
+    from v2a.model.checkpoint import find_train_state, load_train_state
+
+    found = find_train_state(run_dir)
+    return (load_train_state(found), found) if found is not None else (None, None)
 
 
 class EMA:

@@ -20,13 +20,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -36,26 +34,26 @@ from v2a.audio.spec import AudioSpec, get_spec
 from v2a.audio.vocoder import CHECKPOINT_KIND, Vocoder, VocoderConfig, vocoder_config
 from v2a.errors import InputError
 from v2a.model.checkpoint import (
-    find_train_state,
     load_state_strict,
-    load_train_state,
     save_checkpoint,
     save_train_state,
 )
-from v2a.train.audio_data import AudioCrops, list_audio_files
+from v2a.train.audio_data import load_train_val, whole_hops
 from v2a.train.discriminators import DiscriminatorConfig, VocoderDiscriminators, discriminator_config
 from v2a.train.loop import (
     EMA,
     DistContext,
-    Every,
     MetricsLog,
     TimeBudget,
     autocast,
+    check_settings,
     maybe_no_sync,
     plot_metrics,
-    seed_everything,
+    resume_state,
+    seed_run,
     setup_distributed,
     teardown_distributed,
+    train_loop,
     unwrap,
 )
 from v2a.train.losses import (
@@ -291,22 +289,7 @@ def _check_config(cfg: VocoderTrainConfig) -> None:
     vocoder_config(cfg.preset)
     if cfg.adversarial not in ("hinge", "lsgan"):
         raise InputError(f"--adversarial must be hinge or lsgan, got {cfg.adversarial!r}")
-    checks = {
-        "batch_size": cfg.batch_size >= 1,
-        "segment_seconds": cfg.segment_seconds > 0,
-        "lr": cfg.lr > 0,
-        "lr_decay": 0 < cfg.lr_decay <= 1,
-        "grad_clip": cfg.grad_clip > 0,
-        "log_every": cfg.log_every >= 1,
-        "max_minutes": cfg.max_minutes is None or cfg.max_minutes > 0,
-        "max_steps": cfg.max_steps is None or cfg.max_steps >= 0,
-        "ema_decay": cfg.ema_decay is None or 0 < cfg.ema_decay < 1,
-    }
-    bad = [name for name, ok in checks.items() if not ok]
-    if bad:
-        raise InputError(f"invalid vocoder training setting(s): {', '.join(bad)}")
-    if not cfg.data:
-        raise InputError("no training data given: pass --data FOLDER or --data manifest.jsonl")
+    check_settings(cfg, what="vocoder training")
 
 
 def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
@@ -314,87 +297,58 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     spec = get_spec(cfg.spec_name)
-    segment = _whole_hops(cfg.segment_seconds, spec)
-    train_data = _load_split(cfg, spec, cfg.train_split, segment)
-    if len(train_data) == 0:
-        raise InputError(f"no usable training audio in {', '.join(cfg.data)} (split {cfg.train_split!r})")
-    val_data = _load_split(cfg, spec, cfg.val_split, _whole_hops(2.0, spec)) if ctx.is_main else None
-    if ctx.is_main:
-        log.info(
-            "vocoder data: %d clips, %.1f min (%d unreadable skipped)",
-            len(train_data),
-            train_data.seconds / 60,
-            len(train_data.skipped),
-        )
-        if train_data.skipped:
-            log.warning("skipped unreadable training files, first: %s", train_data.skipped[0])
+    train_data, val_data = load_train_val(
+        cfg.data,
+        spec,
+        train_split=cfg.train_split,
+        val_split=cfg.val_split,
+        segment_samples=whole_hops(cfg.segment_seconds, spec),
+        val_segment_samples=whole_hops(2.0, spec),
+        with_val=ctx.is_main,
+    )
 
     run = _build(cfg, ctx, spec, run_dir)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
-    seed_everything(cfg.seed + 7919 * ctx.rank + run.step)
-    rng = np.random.default_rng([cfg.seed, ctx.rank, run.step])
+    rng = seed_run(cfg.seed, ctx, run.step)
     step_fn = VocoderGANStep(run.generator, run.discriminators, run.opt_g, run.opt_d, cfg, spec)
-    val_batch = _val_batch(val_data, cfg, ctx) if val_data is not None and len(val_data) else None
+    val_batch = None
+    if val_data is not None and len(val_data):
+        val_batch = torch.from_numpy(val_data.fixed_batch(cfg.val_clips)).to(ctx.device)
     if val_batch is not None and run.step == 0:
         metrics.log(0, _griffin_lim_baseline(val_batch, spec, step_fn.stft_loss))
 
-    budget, saver = TimeBudget(cfg.max_minutes), Every(cfg.checkpoint_minutes)
-    sums: dict[str, float] = {}
-    count, t_log = 0, time.monotonic()
-    saved_step = run.step  # the state on disk (or nothing, at step 0: then the release check saves)
-    while True:
-        stop = (cfg.max_steps is not None and run.step >= cfg.max_steps) or budget.expired()
-        if ctx.any(stop):
-            break
+    def train_step(step: int) -> dict[str, torch.Tensor]:
         run.generator.train()
         wav = torch.from_numpy(train_data.batch(cfg.batch_size, rng)).to(ctx.device)
-        losses = step_fn(wav, step=run.step)
+        losses = step_fn(wav, step=step)
         run.sched_g.step()
-        if run.step >= cfg.disc_start_step:  # the discriminators' LR decays from their first step
+        if step >= cfg.disc_start_step:  # the discriminators' LR decays from their first step
             run.sched_d.step()
         if run.ema is not None:
             run.ema.update(run.generator)
-        run.step += 1
-        for key, value in losses.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-        count += 1
-        if run.step % cfg.log_every == 0:
-            elapsed = time.monotonic() - t_log
-            record = {k: v / count for k, v in sums.items()}
-            record.update({"lr": run.sched_g.get_last_lr()[0], "steps_per_s": count / max(elapsed, 1e-9)})
-            metrics.log(run.step, record)
-            if ctx.is_main:
-                log.info(
-                    "step %d | mel %.4f | mrstft %.4f | %.2f steps/s",
-                    run.step,
-                    record["loss/mel_l1"],
-                    record["loss/mrstft"],
-                    record["steps_per_s"],
-                )
-            sums, count, t_log = {}, 0, time.monotonic()
-        if ctx.any(saver.due()):
-            _save(run, cfg, run_dir, metrics, val_batch, step_fn)
-            saved_step = run.step
-    if run.step != saved_step or not (run_dir / RELEASE).exists():
-        _save(run, cfg, run_dir, metrics, val_batch, step_fn)
-    ctx.barrier()  # no rank returns before the release checkpoint exists
+        run.step = step + 1
+        return losses
+
+    train_loop(
+        ctx,
+        step=run.step,
+        train_step=train_step,
+        save=lambda _step: _save(run, cfg, run_dir, metrics, val_batch, step_fn),
+        metrics=metrics,
+        budget=TimeBudget(cfg.max_minutes),
+        max_steps=cfg.max_steps,
+        checkpoint_minutes=cfg.checkpoint_minutes,
+        log_every=cfg.log_every,
+        saved=(run_dir / RELEASE).exists(),
+        extra=lambda: {"lr": run.sched_g.get_last_lr()[0]},
+        show=("loss/mel_l1", "loss/mrstft"),
+    )
     return run_dir / RELEASE
-
-
-def _whole_hops(seconds: float, spec: AudioSpec) -> int:
-    """Samples in ``seconds``, rounded to whole hops so the vocoder output length matches exactly."""
-    return max(1, round(seconds * spec.sample_rate / spec.hop_length)) * spec.hop_length
-
-
-def _load_split(cfg: VocoderTrainConfig, spec: AudioSpec, split: str, segment: int) -> AudioCrops:
-    files = [f for source in cfg.data for f in list_audio_files(source, split)]
-    return AudioCrops(files, spec, segment_samples=segment)
 
 
 def _build(cfg: VocoderTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Path) -> _Run:
     """Make the networks and optimisers, fresh or from ``run_dir/last`` (architecture from the checkpoint)."""
-    resume_dir = find_train_state(run_dir)
-    state = load_train_state(resume_dir) if resume_dir is not None else None
+    state, resume_dir = resume_state(run_dir)
     if state is not None:
         model_config = VocoderConfig.from_dict(state["model_config"])
         disc_config = DiscriminatorConfig(
@@ -490,12 +444,6 @@ def _save(
     )
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "losses.png")
     log.info("saved step %d to %s", run.step, run_dir)
-
-
-def _val_batch(val_data: AudioCrops, cfg: VocoderTrainConfig, ctx: DistContext) -> torch.Tensor:
-    """Fixed held-out crops (same every run): unchanged levels, seeded draw."""
-    rng = np.random.default_rng(12345)
-    return torch.from_numpy(val_data.batch(cfg.val_clips, rng, gain=False)).to(ctx.device)
 
 
 @torch.no_grad()
