@@ -168,3 +168,17 @@ def test_watermark_then_detect(tmp_path, sample_video):
     )
     assert_one_line_error(run_cli("detect", str(tmp_path / "none.wav")), "none.wav")
     assert_one_line_error(run_cli("watermark", str(marked), "-o", str(marked)), "input")
+
+
+def test_reconstruct_and_sync_offset_with_bundled_models(tmp_path, sample_video):
+    import soundfile
+
+    for via in ("vocoder", "codec"):
+        out = tmp_path / f"{via}.wav"
+        result = run_cli("reconstruct", str(sample_video), "-o", str(out), "--via", via)
+        assert result.returncode == 0, result.stderr
+        info = soundfile.info(str(out))
+        assert info.samplerate == 24_000 and abs(info.duration - 8.0) < 0.1  # the AAC stream runs 64 ms long
+    offset = json.loads(run_cli("sync-offset", str(sample_video), "--json").stdout)
+    assert abs(offset["offset_s"]) < 0.1 and 0 <= offset["confidence"] <= 1
+    assert_one_line_error(run_cli("reconstruct", str(sample_video), "-o", str(sample_video)), "input")

@@ -247,6 +247,30 @@ def _cmd_train_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from v2a.audio.reconstruct import reconstruct
+
+    out = reconstruct(
+        args.input,
+        args.output,
+        via=args.via,
+        vocoder_checkpoint=args.vocoder,
+        codec_checkpoint=args.codec,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps({"output": str(out)}) if args.json else f"wrote {out}")
+    return 0
+
+
+def _cmd_train_codec(args: argparse.Namespace) -> int:
+    from v2a.train.codec_trainer import CodecTrainConfig, train_codec
+
+    _log_to_stderr()
+    release = train_codec(config_from_args(CodecTrainConfig, args))
+    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
+    return 0
+
+
 def _parse_payload(text: str | None) -> int | bytes | None:
     if text is None:
         return None
@@ -353,6 +377,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print {offset_s, confidence} as JSON")
     p.set_defaults(func=_cmd_sync_offset)
 
+    p = sub.add_parser(
+        "reconstruct",
+        help="run a sound through the audio representation and back, to hear what it keeps",
+        description="Decode the audio of AUDIO_OR_VIDEO, turn it into the log-mel (and, with --via codec, into "
+        "the generator's latent and back), then into a waveform with the vocoder (or Griffin-Lim). The output "
+        "has the input's duration, mono at 24 kHz.",
+    )
+    p.add_argument("input", metavar="AUDIO_OR_VIDEO", help="audio file, or a video with an audio stream")
+    p.add_argument("-o", "--output", required=True, help="output audio file (.wav, .flac, ...)")
+    p.add_argument(
+        "--via",
+        default="vocoder",
+        choices=["vocoder", "codec", "griffinlim"],
+        help="mel -> vocoder (default), mel -> codec -> vocoder, or Griffin-Lim (no checkpoint)",
+    )
+    p.add_argument("--vocoder", default=None, help="vocoder checkpoint folder (default: the bundled one)")
+    p.add_argument("--codec", default=None, help="codec checkpoint folder (default: the bundled one)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=_cmd_reconstruct)
+
     _add_data_parsers(sub)
     _add_train_parsers(sub)
     return parser
@@ -375,6 +420,20 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     add_config_flags(p, VocoderTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
     p.set_defaults(func=_cmd_train_vocoder)
+
+    from v2a.train.codec_trainer import CodecTrainConfig
+
+    p = train_sub.add_parser(
+        "codec",
+        help="train the mel <-> latent codec (time-budgeted, resumes from RUN_DIR/last)",
+        description="Train the latent codec (a small 1-D conv VAE over log-mel: 31.25 latent frames/s) on audio "
+        "folders or corpus manifests with mel L1 and a light KL prior; the release stores the latent "
+        "normalisation statistics. The same command resumes. Several GPUs: "
+        "torchrun --nproc_per_node=N -m v2a.cli train codec ...",
+    )
+    add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))
+    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
+    p.set_defaults(func=_cmd_train_codec)
 
     from v2a.train.sync_trainer import SyncTrainConfig
 

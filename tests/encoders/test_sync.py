@@ -272,9 +272,6 @@ def test_estimator_errors_are_one_clear_line(tmp_path, trained_tiny):
         estimate_offset(blip, wav, SR, encoder=trained_tiny)
 
 
-@pytest.mark.skipif(
-    not (sync.DEFAULT_CHECKPOINT / "config.json").is_file(), reason="no bundled checkpoints/sync"
-)
 def test_bundled_estimator_recovers_shifts_of_the_sample_video(tmp_path, sample_video):
     from v2a.io.audio import load_video_audio
     from v2a.io.video import read_video

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from v2a.audio.codec import Codec, CodecConfig, codec_config
+from v2a.audio.mel import log_mel
+from v2a.audio.spec import DEFAULT_SPEC, SPEC_48K
+from v2a.audio.vocoder import Vocoder, vocoder_config
+from v2a.errors import InputError
+from v2a.model.checkpoint import save_checkpoint
+
+
+def _small(spec=DEFAULT_SPEC, **changes) -> CodecConfig:
+    base = dataclasses.replace(
+        codec_config("tiny", spec), dim=32, intermediate_dim=64, mel_layers=1, latent_layers=1, latent_dim=8
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _perturbed(config: CodecConfig) -> Codec:
+    torch.manual_seed(1)
+    model = Codec(config).eval()
+    with torch.no_grad():  # move off the init so a silently skipped load would show
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return model
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 4, 94, 100])
+def test_lengths_for_any_number_of_frames(frames: int):
+    model = Codec(_small()).eval()
+    mel = torch.randn(2, DEFAULT_SPEC.n_mels, frames)
+    latent = model.encode(mel)
+    assert latent.shape == (2, 8, math.ceil(frames / 3)) == (2, 8, model.config.latent_frames(frames))
+    assert model.decode(latent).shape == (2, DEFAULT_SPEC.n_mels, 3 * latent.shape[-1])
+    assert model.decode(latent, num_frames=frames).shape == mel.shape
+    recon, mean, logvar = model(mel, sample=False)
+    assert recon.shape == mel.shape and mean.shape == logvar.shape == latent.shape
+
+
+def test_latents_of_a_waveform_follow_the_spec_timeline():
+    config = codec_config("tiny")
+    assert config.latent_fps == pytest.approx(31.25) and config.latent_dim == 24
+    model = Codec(_small()).eval()
+    seconds = 2.5
+    mel = log_mel(torch.randn(round(seconds * DEFAULT_SPEC.sample_rate)) * 0.1)  # (n_mels, T)
+    latent = model.encode(mel)
+    assert latent.dim() == 2 and latent.shape[-1] == math.ceil(mel.shape[-1] / 3)
+    assert abs(latent.shape[-1] / config.latent_fps - seconds) < 2 / config.latent_fps
+
+
+def test_padding_is_silence_and_leaves_whole_frames_alone():
+    model = Codec(_small()).eval()
+    mel = torch.randn(1, DEFAULT_SPEC.n_mels, 7)
+    padded = model.pad(mel)
+    assert padded.shape[-1] == 9 and torch.equal(padded[..., :7], mel)
+    assert torch.all(padded[..., 7:] == math.log(DEFAULT_SPEC.log_floor))
+    assert model.pad(padded) is padded
+
+
+def test_encode_normalises_with_stored_statistics_and_decode_undoes_it():
+    model = _perturbed(_small())
+    mel = torch.randn(3, DEFAULT_SPEC.n_mels, 30) * 2 - 5
+    raw = model.posterior(mel)[0].detach()
+    mean, std = raw.mean(dim=(0, 2)), raw.std(dim=(0, 2))
+    model.set_latent_stats(mean, std)
+    latent = model.encode(mel)
+    torch.testing.assert_close(latent.mean(dim=(0, 2)), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(latent.std(dim=(0, 2)), torch.ones(8), atol=1e-5, rtol=0)
+    # whatever the statistics, encode -> decode gives the raw network's reconstruction
+    recon_raw = model(mel, sample=False)[0].detach().clamp(min=math.log(DEFAULT_SPEC.log_floor))
+    torch.testing.assert_close(model.decode(latent, num_frames=30), recon_raw, atol=1e-4, rtol=1e-4)
+    assert "latent_mean" in model.state_dict() and "latent_std" in model.state_dict()
+    floor = math.log(DEFAULT_SPEC.log_floor)
+    assert float(model.decode(latent * 100).min()) >= floor  # a decoded mel never goes below the floor
+
+
+def test_sampling_adds_posterior_noise_only_when_asked():
+    model = _perturbed(_small())
+    mel = torch.randn(1, DEFAULT_SPEC.n_mels, 12)
+    a = model(mel, sample=True, generator=torch.Generator().manual_seed(0))[0]
+    b = model(mel, sample=True, generator=torch.Generator().manual_seed(1))[0]
+    c, d = model(mel, sample=False)[0], model(mel, sample=False)[0]
+    assert not torch.equal(a, b) and torch.equal(c, d)
+
+
+def test_batch_layout_and_bad_shapes():
+    model = Codec(_small()).eval()
+    mel = torch.randn(DEFAULT_SPEC.n_mels, 10)
+    latent = model.encode(mel)
+    assert latent.shape == (8, 4) and model.decode(latent).shape == (DEFAULT_SPEC.n_mels, 12)
+    with pytest.raises(InputError, match=r"mel of shape \(n_mels=100, T\)"):
+        model.encode(torch.zeros(80, 10))
+    with pytest.raises(InputError, match=r"latent of shape \(latent_dim=8, T\)"):
+        model.decode(torch.zeros(1, 7, 4))
+    with pytest.raises(InputError, match=r"num_frames=13 is outside 1\.\.12"):
+        model.decode(latent, num_frames=13)
+
+
+def test_presets_sizes_and_unknown_preset():
+    tiny, base = Codec(codec_config("tiny")), codec_config("base")
+    params = sum(p.numel() for p in tiny.parameters())
+    assert 1e6 <= params <= 3e6
+    assert base.dim > tiny.config.dim and base.latent_dim == tiny.config.latent_dim
+    assert codec_config("tiny", SPEC_48K).spec is SPEC_48K
+    with pytest.raises(InputError, match="unknown codec preset 'huge'"):
+        codec_config("huge")
+    with pytest.raises(InputError, match="odd kernel_size"):
+        Codec(_small(kernel_size=4))
+
+
+def test_checkpoint_round_trip_keeps_weights_and_statistics(tmp_path):
+    model = _perturbed(_small())
+    model.set_latent_stats(torch.arange(8.0), torch.linspace(0.5, 2.0, 8))
+    save_checkpoint(tmp_path / "codec", model, kind="codec", config=model.config.to_dict())
+    loaded = Codec.from_checkpoint(tmp_path / "codec")
+    assert loaded.config == model.config and not loaded.training
+    assert torch.equal(loaded.latent_mean, torch.arange(8.0))
+    mel = torch.randn(1, DEFAULT_SPEC.n_mels, 20)
+    assert torch.equal(loaded.encode(mel), model.encode(mel))
+    assert torch.equal(loaded.decode(loaded.encode(mel)), model.decode(model.encode(mel)))
+
+
+def test_mismatched_checkpoints_are_clear_errors(tmp_path):
+    vocoder = Vocoder(dataclasses.replace(vocoder_config("tiny"), dim=16, intermediate_dim=32, num_layers=1))
+    save_checkpoint(tmp_path / "voc", vocoder, kind="vocoder", config=vocoder.config.to_dict())
+    with pytest.raises(InputError, match="holds a 'vocoder' checkpoint, not a 'codec'"):
+        Codec.from_checkpoint(tmp_path / "voc")
+
+    model = Codec(_small(SPEC_48K))
+    save_checkpoint(tmp_path / "c48", model, kind="codec", config=model.config.to_dict())
+    with pytest.raises(InputError, match="made for audio spec 'mel48k', but 'mel24k' is in use"):
+        Codec.from_checkpoint(tmp_path / "c48")
+    assert Codec.from_checkpoint(tmp_path / "c48", spec=None).spec is SPEC_48K
+
+    model = Codec(_small())
+    save_checkpoint(tmp_path / "c", model, kind="codec", config=model.config.to_dict())
+    header = json.loads((tmp_path / "c" / "config.json").read_text())
+    header["config"]["latent_dim"] = 16  # the weights were made for 8 channels
+    (tmp_path / "c" / "config.json").write_text(json.dumps(header))
+    with pytest.raises(InputError, match="does not fit the Codec network: wrong shape"):
+        Codec.from_checkpoint(tmp_path / "c")
+    header["config"]["bottleneck"] = "tanh"
+    (tmp_path / "c" / "config.json").write_text(json.dumps(header))
+    with pytest.raises(InputError, match=r"codec config has unknown fields \['bottleneck'\]"):
+        Codec.from_checkpoint(tmp_path / "c")
+    with pytest.raises(InputError, match="no checkpoint at"):
+        Codec.from_checkpoint(tmp_path / "missing")

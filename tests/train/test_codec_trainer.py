@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from audio_corpus import synth_clip
+
+from v2a.audio.codec import Codec, codec_config
+from v2a.audio.mel import log_mel
+from v2a.audio.spec import DEFAULT_SPEC
+from v2a.errors import InputError
+from v2a.model.checkpoint import load_checkpoint, load_train_state
+from v2a.train.audio_data import load_split, whole_hops
+from v2a.train.codec_trainer import CodecStep, CodecTrainConfig, train_codec
+from v2a.train.loop import read_metrics
+
+SMALL = {"dim": 32, "intermediate_dim": 64, "mel_layers": 1, "latent_layers": 1, "latent_dim": 8}
+
+
+def _small_codec(**changes) -> Codec:
+    return Codec(dataclasses.replace(codec_config("tiny"), **{**SMALL, **changes}))
+
+
+def _config(manifest: Path, run_dir: Path, **changes) -> CodecTrainConfig:
+    base = CodecTrainConfig(
+        data=(str(manifest),),
+        run_dir=str(run_dir),
+        latent_dim=8,
+        batch_size=2,
+        segment_seconds=0.25,
+        log_every=1,
+        val_clips=2,
+        stats_clips=4,
+        checkpoint_minutes=60.0,
+        ema_decay=0.9,
+        device="cpu",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_tiny_run_writes_metrics_resumes_and_releases_a_normalised_codec(corpus: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    release = train_codec(_config(corpus, run_dir, max_steps=2))
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records if "loss/mel_l1" in r] == [1, 2]
+    assert all(r["loss/kl"] >= 0 and r["loss/mel_l1"] > 0 for r in records if "loss/kl" in r)
+    assert (run_dir / "losses.png").stat().st_size > 0
+    assert load_train_state(run_dir / "last")["step"] == 2
+
+    train_codec(_config(corpus, run_dir, max_steps=3))
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records if "loss/mel_l1" in r] == [1, 2, 3]
+    assert load_train_state(run_dir / "shadow")["step"] == 2
+    assert [r["step"] for r in records if "val/mel_l1" in r] == [2, 3]  # validated at each save
+
+    ckpt = load_checkpoint(release, kind="codec")
+    assert ckpt.meta["step"] == 3 and ckpt.meta["latent_fps"] == pytest.approx(31.25)
+    codec = Codec.from_checkpoint(release)
+    assert codec.config.latent_dim == 8 and not torch.equal(codec.latent_std, torch.ones(8))
+    # the stored statistics are those of the release weights on the fixed training crops: they normalise them
+    crops = load_split((corpus,), "train", DEFAULT_SPEC, segment_samples=whole_hops(0.25, DEFAULT_SPEC))
+    wav = torch.from_numpy(crops.fixed_batch(4, seed=0))
+    latent = codec.encode(log_mel(wav))
+    assert latent.shape == (4, 8, codec.config.latent_frames(wav.shape[-1] // DEFAULT_SPEC.hop_length + 1))
+    torch.testing.assert_close(latent.mean(dim=(0, 2)), torch.zeros(8), atol=1e-4, rtol=0)
+    torch.testing.assert_close(latent.std(dim=(0, 2)), torch.ones(8), atol=1e-4, rtol=0)
+
+
+def test_resuming_a_run_for_another_spec_is_refused(corpus: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    train_codec(_config(corpus, run_dir, max_steps=0))
+    assert load_train_state(run_dir / "last")["step"] == 0
+    with pytest.raises(InputError, match="trains a codec for spec 'mel24k', not 'mel48k'"):
+        train_codec(_config(corpus, run_dir, max_steps=0, spec_name="mel48k"))
+
+
+def test_resume_keeps_the_checkpoint_architecture(corpus: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    train_codec(_config(corpus, run_dir, max_steps=1))
+    release = train_codec(_config(corpus, run_dir, max_steps=2, latent_dim=12))
+    assert Codec.from_checkpoint(release).config.latent_dim == 8
+
+
+def test_codec_overfits_a_fixed_batch():
+    torch.manual_seed(0)
+    config = CodecTrainConfig(data=("unused",), run_dir="unused", lr=3e-3, device="cpu")
+    model = _small_codec()
+    step = CodecStep(model, torch.optim.AdamW(model.parameters(), lr=config.lr), config, DEFAULT_SPEC)
+    segment = 30 * DEFAULT_SPEC.hop_length
+    wav = torch.from_numpy(np.stack([synth_clip("tone", 1)[:segment], synth_clip("burst", 2)[:segment]]))
+    history = [step(wav) for _ in range(60)]
+    first, last = history[0], history[-1]
+    assert float(last["loss/mel_l1"]) < 0.5 * float(first["loss/mel_l1"])
+    assert torch.isfinite(last["grad/codec"]) and float(last["loss/kl"]) > 0
+
+
+def test_bad_settings_and_missing_audio_are_clear_errors(tmp_path: Path):
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "broken.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(InputError, match="no usable training audio"):
+        train_codec(CodecTrainConfig(data=(str(folder),), run_dir=str(tmp_path / "r"), device="cpu"))
+    with pytest.raises(InputError, match=r"invalid codec training setting\(s\): batch_size, kl_weight"):
+        train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", batch_size=0, kl_weight=-1.0))
+    with pytest.raises(InputError, match="unknown codec preset 'huge'"):
+        train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", preset="huge"))
+    with pytest.raises(InputError, match="no training data given"):
+        train_codec(CodecTrainConfig(data=(), run_dir="r"))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_on_cpu(corpus: Path, tmp_path: Path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(
+        "import sys\n"
+        "from v2a.train.codec_trainer import CodecTrainConfig, train_codec\n"
+        "cfg = CodecTrainConfig(data=(sys.argv[1],), run_dir=sys.argv[2], batch_size=2, segment_seconds=0.25,\n"
+        "    latent_dim=8, max_steps=int(sys.argv[3]), log_every=1, val_clips=2, stats_clips=4, device='cpu')\n"
+        "train_codec(cfg)\n"
+    )
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for steps in (2, 3):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        done = subprocess.run(
+            [*cmd, str(script), str(corpus), str(run_dir), str(steps)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert load_train_state(run_dir / "last")["step"] == 3
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "loss/mel_l1" in r] == [1, 2, 3]
