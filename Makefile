@@ -23,9 +23,11 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # torch first, pinned to the local CPU wheel, so nothing resolves a CUDA build or torchaudio/torchvision.
-$(INSTALL_STAMP): pyproject.toml | $(PY)
+$(INSTALL_STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,speech]'
+	# aisfx ships the SFX embedding weights; its metadata pins old librosa/numpy that v2a never imports
+	$(PIP) install --quiet --no-deps aisfx==0.1.2
 	touch $@
 
 $(APT_STAMP): | $(PY)

@@ -182,3 +182,19 @@ def test_reconstruct_and_sync_offset_with_bundled_models(tmp_path, sample_video)
     offset = json.loads(run_cli("sync-offset", str(sample_video), "--json").stdout)
     assert abs(offset["offset_s"]) < 0.1 and 0 <= offset["confidence"] <= 1
     assert_one_line_error(run_cli("reconstruct", str(sample_video), "-o", str(sample_video)), "input")
+
+
+def test_eval_scores_ground_truth_and_writes_a_report(tmp_path):
+    manifest_dir = tmp_path / "fw"
+    args = ["data", "foley-world", "--out", str(manifest_dir), "--count", "2", "--seed", "1", "--size", "96"]
+    assert run_cli(*args, "--duration", "3", "--workers", "1", "--no-progress").returncode == 0
+    report = tmp_path / "report.html"
+    result = run_cli(
+        "eval", "--manifest", str(manifest_dir / "manifest.jsonl"), "--metrics", "onset,quality",
+        "--report", str(report), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["clips"] == 2 and 0 <= summary["onset_f1"] <= 1
+    assert report.exists() and "<audio" in report.read_text()
+    assert_one_line_error(run_cli("eval", "--manifest", str(tmp_path / "none.jsonl")), "none.jsonl")

@@ -271,6 +271,39 @@ def _cmd_train_codec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from v2a.eval.report import check_report_path, write_report
+    from v2a.eval.runner import METRIC_GROUPS, EvalOptions, evaluate_manifest, format_summary
+
+    if args.manifest is None:
+        raise V2AError("v2a eval needs --manifest M.jsonl (or the subcommand train-classifier)")
+    if args.report:
+        check_report_path(args.report)  # fail before minutes of scoring
+    metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else METRIC_GROUPS
+    options = EvalOptions(metrics=metrics, classifier=args.classifier, limit=args.limit)
+    result = evaluate_manifest(
+        args.manifest, audio_dir=args.audio_dir, options=options, progress=not args.json
+    )
+    if args.report:
+        write_report(result, args.report)
+    print(json.dumps(result.to_dict(), indent=2, allow_nan=False) if args.json else format_summary(result))
+    return 0
+
+
+def _cmd_eval_train_classifier(args: argparse.Namespace) -> int:
+    from v2a.eval.train_classifier import train_classifier
+
+    report = train_classifier(
+        args.corpus,
+        args.out,
+        cache=args.cache,
+        max_per_label=args.max_per_label,
+        procedural_per_label=args.procedural_per_label,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else json.dumps(report.to_dict()))
+    return 0
+
+
 def _parse_payload(text: str | None) -> int | bytes | None:
     if text is None:
         return None
@@ -397,6 +430,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser(
+        "eval",
+        help="score generated (or ground-truth) audio: onsets, sync, FAD, class accuracy, prompts, speech, cost",
+        description="Score the manifest's own audio (ground truth), or with --audio-dir the generated files "
+        "DIR/<video stem>*.wav, against the manifest's videos, events and captions.",
+    )
+    p.add_argument("--manifest", default=None, help="manifest.jsonl (Foley world, ingest)")
+    p.add_argument(
+        "--audio-dir", default=None, help="folder of generated audio (default: score ground truth)"
+    )
+    p.add_argument("--metrics", default=None, help="comma-separated groups (default: all)")
+    p.add_argument("--classifier", default=None, help="sound-class classifier folder (default: bundled)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="score only the first N clips")
+    p.add_argument("--report", default=None, help="write an HTML report with players and spectrograms")
+    p.add_argument("--json", action="store_true", help="print mean metrics and per-clip values as JSON")
+    p.set_defaults(func=_cmd_eval)
+    eval_sub = p.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND", parser_class=_Parser)
+    q = eval_sub.add_parser("train-classifier", help="train the sound-class classifier on the SFX corpus")
+    q.add_argument("--corpus", required=True, help="SFX corpus folder (from `v2a data sfx`)")
+    q.add_argument("--out", required=True, help="output folder (e.g. checkpoints/eval/sound_classifier)")
+    q.add_argument("--cache", default=None, help="embedding cache .npz (reused when present)")
+    q.add_argument("--max-per-label", type=_positive_int, default=150, help="clips per label (default 150)")
+    q.add_argument("--procedural-per-label", type=int, default=40, help="procedural renders per label (40)")
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
+    q.set_defaults(func=_cmd_eval_train_classifier)
 
     _add_data_parsers(sub)
     _add_train_parsers(sub)
