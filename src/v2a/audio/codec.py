@@ -30,7 +30,7 @@ from torch import nn
 from v2a.audio.spec import DEFAULT_SPEC, AudioSpec, get_spec
 from v2a.audio.vocoder import ConvNeXtBlock
 from v2a.errors import InputError
-from v2a.model.checkpoint import load_checkpoint
+from v2a.model.checkpoint import check_audio_spec, load_checkpoint
 
 CHECKPOINT_KIND = "codec"
 _LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in float32 early in training
@@ -325,11 +325,7 @@ class Codec(nn.Module):
         """
         ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND)
         config = CodecConfig.from_dict(ckpt.config)
-        if spec is not None and config.spec_name != spec.name:
-            raise InputError(
-                f"codec checkpoint {ckpt.path} was made for audio spec {config.spec_name!r}, "
-                f"but {spec.name!r} is in use; train or pick a codec for {spec.name!r}"
-            )
+        check_audio_spec("codec", ckpt.path, config.spec_name, spec.name if spec is not None else None)
         model = cls(config)
         ckpt.load_into(model)
         return model.to(device).eval()

@@ -324,3 +324,22 @@ def _write_dir_atomic(out: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def check_audio_spec(what: str, path: str | os.PathLike, made_for: str, in_use: str | None) -> None:
+    """Refuse a ``what`` checkpoint (vocoder, codec, ...) made for another AudioSpec than the one in use.
+
+    Args:
+        what: the model kind, for the message.
+        path: the checkpoint, for the message.
+        made_for: the spec name stored in the checkpoint's config.
+        in_use: the caller's spec name; None accepts any.
+
+    Raises:
+        InputError: the names differ.
+    """
+    if in_use is not None and made_for != in_use:
+        raise InputError(
+            f"{what} checkpoint {path} was made for audio spec {made_for!r}, "
+            f"but {in_use!r} is in use; train or pick a {what} for {in_use!r}"
+        )
