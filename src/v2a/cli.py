@@ -130,6 +130,8 @@ def _cmd_data_features(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
         cache_dir=args.cache_dir,
+        sync_checkpoint=args.sync_checkpoint,
+        codec_checkpoint=args.codec_checkpoint,
     )
     print(json.dumps({"features": names}) if args.json else f"features in {args.shards}: {', '.join(names)}")
     return 0
@@ -569,13 +571,15 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = data_sub.add_parser(
         "features",
-        help="precompute encoder features (semantic 8 fps, text) into shards as sidecar files",
+        help="precompute encoder features (semantic 8 fps, sync 25 fps, text, codec latents) into shards",
         description="Run the conditioning encoders once over every clip of a shard folder and store the "
         "outputs as sidecar shards, so training never decodes video twice. Inference uses the same functions.",
     )
     p.add_argument("shards", help="shard folder (from `v2a data shard`)")
     p.add_argument(
-        "--encoders", default="semantic,text", help="comma-separated encoders (default semantic,text)"
+        "--encoders",
+        default="semantic,sync,text,latents",
+        help="comma-separated features (default semantic,sync,text,latents: all the generator needs)",
     )
     p.add_argument("--fps", type=_positive_float, default=8.0, help="semantic frame rate (default 8)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help="semantic backend")
@@ -584,6 +588,8 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=_positive_int, default=2, help="decode threads (default 2)")
     p.add_argument("--overwrite", action="store_true", help="recompute features that exist")
     p.add_argument("--cache-dir", default=None, help="ONNX/embedding cache (default ~/.cache/v2a)")
+    p.add_argument("--sync-checkpoint", default=None, help="sync encoder (default: the bundled one)")
+    p.add_argument("--codec-checkpoint", default=None, help="codec for latents (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="print the feature names as JSON")
     p.set_defaults(func=_cmd_data_features)
 

@@ -12,11 +12,16 @@ from v2a.data.manifest import ClipRow, write_manifest
 from v2a.data.shards import ShardDataset, load_index, write_shards
 from v2a.encoders.cache import (
     SEMANTIC_DTYPE,
+    SYNC_DTYPE,
+    audio_latents,
     extract_features,
+    load_codec,
     pack_text,
     read_semantic,
+    read_sync,
     read_text,
 )
+from v2a.encoders.sync import SyncEncoder
 from v2a.errors import InputError, OutputError
 from v2a.io.video import probe
 from v2a.io.writer import write_video
@@ -56,18 +61,18 @@ def shards(clips, tmp_path_factory, text_encoder):
     manifest = write_manifest(folder.parent / "manifest.jsonl", list(clips.values()))
     write_shards(manifest, folder, progress=False)
     done = extract_features(folder, workers=2, batch_size=2, device="cpu", progress=False)
-    assert done == ["semantic", "text"]
+    assert done == ["semantic", "sync", "text", "latents"]
     return folder
 
 
 def _samples(shards) -> dict[str, dict]:
-    dataset = ShardDataset(shards, features=["semantic", "text"], shuffle_buffer=0)
+    dataset = ShardDataset(shards, features=["semantic", "sync", "text", "latents"], shuffle_buffer=0)
     return {sample["key"]: sample for sample in dataset}
 
 
 def test_index_lists_both_features(shards):
     features = load_index(shards)["features"]
-    assert set(features) == {"semantic", "text"}
+    assert set(features) == {"semantic", "sync", "text", "latents"}
 
 
 def test_cached_semantic_features_equal_fresh_ones(shards, clips, semantic_encoder):
@@ -99,6 +104,32 @@ def test_cached_text_features_equal_fresh_ones(shards, text_encoder):
     assert read_text(samples["count"]["features"]["text"]).tokens.shape == (1, 1, 384)
 
 
+def test_cached_sync_features_equal_fresh_ones_on_the_25fps_timeline(shards, clips):
+    encoder = SyncEncoder.from_checkpoint()
+    samples = _samples(shards)
+    for key, row in clips.items():
+        stored = samples[key]["features"]["sync"]
+        assert stored.dtype == SYNC_DTYPE
+        cached, fresh = read_sync(stored), encoder.encode_video(row.video)
+        assert len(cached) == len(fresh) == math.ceil(row.duration_s * 25 - 1e-6)
+        np.testing.assert_allclose(cached.times_s, np.arange(len(cached)) / 25)
+        np.testing.assert_allclose(cached.features, fresh.features, atol=2e-3)
+    # the counter video moves, the still cat does not: their features must differ
+    count, cat = (read_sync(samples[k]["features"]["sync"]).features for k in ("count", "cat"))
+    assert float(np.abs(count.mean(0) - cat.mean(0)).max()) > 0.05
+
+
+def test_cached_latents_are_the_codec_encoding_of_the_target_sound(shards):
+    codec = load_codec()
+    for sample in _samples(shards).values():
+        cached = sample["features"]["latents"]
+        assert cached.dtype == np.float16 and cached.shape[0] == codec.config.latent_dim
+        fresh = audio_latents(codec, sample["audio"])
+        assert cached.shape == fresh.shape
+        assert abs(cached.shape[1] - 1.0 * codec.config.latent_fps) <= 1  # 1 s of tone
+        np.testing.assert_allclose(cached.astype(np.float32), fresh, atol=2e-2)
+
+
 def test_text_pack_round_trip_keeps_only_real_tokens(text_encoder):
     batch = text_encoder.encode(["wind", "a long caption about waves on a beach"])
     packed = pack_text(batch, 0)
@@ -114,7 +145,7 @@ def test_existing_features_need_overwrite(shards):
 
 def test_bad_arguments_and_bad_clips(shards, tmp_path):
     with pytest.raises(InputError, match="encoders must be"):
-        extract_features(shards, encoders=["sync"], progress=False)
+        extract_features(shards, encoders=["motion"], progress=False)
     with pytest.raises(InputError, match="workers"):
         extract_features(shards, workers=0, progress=False)
     broken = tmp_path / "broken.mp4"
@@ -129,3 +160,5 @@ def test_bad_arguments_and_bad_clips(shards, tmp_path):
         read_semantic(np.zeros((3, 1280), dtype=np.float16))
     with pytest.raises(InputError, match="not a cached text"):
         read_text(np.zeros(384, dtype=np.float16))
+    with pytest.raises(InputError, match="not a cached sync"):
+        read_sync(np.zeros((3, 128), dtype=np.float16))

@@ -7,12 +7,17 @@ array (plain numeric fields, loadable without pickle):
 - ``semantic``: shape (T,), one record per frame at 8 fps on the video timeline, fields ``time_s`` (float64,
   seconds), ``features`` (float16, 1280) and ``text_space`` (float16, 384). Logits are not stored: they are
   the classifier's last layer applied to ``features`` (``read_semantic`` recomputes them).
+- ``sync``: shape (T,), one record per frame at 25 fps on the video timeline, fields ``time_s`` (float64)
+  and ``features`` (float16, 128): the sync encoder's motion embeddings.
 - ``text``: shape (), one record for the clip's caption, fields ``pooled`` (float16, 384), ``is_null``
   (bool; an empty caption) and ``tokens`` (float16, (L, 384), only the L real tokens, no padding).
+- ``latents``: shape (C, L) float16, the codec's normalised latents of the clip's target sound (the
+  generator's training target; clips without sound get none and are skipped by the generator).
 
-``read_semantic`` and ``read_text`` turn a stored array back into the encoders' own output types, so a
-trainer consumes cached features exactly as inference consumes fresh ones. Features come from the same
-functions inference uses (``SemanticEncoder.encode_frames`` on ``video_frames``, ``TextEncoder.encode``).
+``read_semantic``, ``read_sync`` and ``read_text`` turn a stored array back into the encoders' own output
+types, so a trainer consumes cached features exactly as inference consumes fresh ones. Features come from
+the same functions inference uses (``SemanticEncoder.encode_frames`` on ``video_frames``,
+``SyncEncoder.encode_video``, ``TextEncoder.encode``, ``Codec.encode`` of ``log_mel``).
 """
 
 from __future__ import annotations
@@ -24,25 +29,34 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from v2a.audio.bundled import default_codec
+from v2a.audio.codec import Codec
+from v2a.audio.mel import log_mel
 from v2a.data.shards import Sample, add_features
 from v2a.encoders.efficientnet import NUM_FEATURES
 from v2a.encoders.semantic import FPS, SemanticEncoder, SemanticFeatures, classifier_logits, video_frames
+from v2a.encoders.sync import SyncConfig, SyncEncoder, SyncFeatures
 from v2a.encoders.text import DIM as TEXT_DIM
 from v2a.encoders.text import TextEncoder, TextFeatures
 from v2a.errors import InputError
+from v2a.io.audio import resample
 from v2a.io.video import FrameSeq
 
-ENCODERS = ("semantic", "text")
+ENCODERS = ("semantic", "sync", "text", "latents")
+SYNC_DIM, SYNC_FPS = SyncConfig.dim, SyncConfig.fps  # the bundled sync encoder's output
+DEFAULT_ENCODERS = ENCODERS
 SEMANTIC_DTYPE = np.dtype(
     [("time_s", "<f8"), ("features", "<f2", (NUM_FEATURES,)), ("text_space", "<f2", (TEXT_DIM,))]
 )
+SYNC_DTYPE = np.dtype([("time_s", "<f8"), ("features", "<f2", (SYNC_DIM,))])
 
 
 def extract_features(
     shard_dir: str | os.PathLike,
     *,
-    encoders: Sequence[str] = ENCODERS,
+    encoders: Sequence[str] = DEFAULT_ENCODERS,
     fps: float = FPS,
     backend: str = "auto",
     device: str | None = None,
@@ -51,12 +65,14 @@ def extract_features(
     overwrite: bool = False,
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    sync_checkpoint: str | os.PathLike | None = None,
+    codec_checkpoint: str | os.PathLike | None = None,
 ) -> list[str]:
     """Compute encoder features for every clip of a shard folder and store them as sidecar shards.
 
     Args:
         shard_dir: a shard folder made by ``v2a.data.shards.write_shards``.
-        encoders: which features to compute, from ``"semantic"`` and ``"text"``.
+        encoders: which features to compute, from ``"semantic"``, ``"sync"``, ``"text"`` and ``"latents"``.
         fps: frame rate of the semantic features.
         backend: semantic encoder backend (``"auto"``, ``"onnx"``, ``"torch"``).
         device: ``"cpu"`` or ``"cuda"`` (None: CUDA when available).
@@ -65,6 +81,8 @@ def extract_features(
         overwrite: recompute features that exist.
         progress: show progress bars on stderr.
         cache_dir: folder of the exported graph and class-name embeddings (None: the default cache).
+        sync_checkpoint: sync encoder checkpoint (None: the bundled one).
+        codec_checkpoint: codec checkpoint for ``latents`` (None: the bundled one).
 
     Returns:
         The feature names written.
@@ -90,13 +108,41 @@ def extract_features(
         fn = _SemanticFn(semantic, fps, workers)
         add_features(shard_dir, "semantic", fn, batch_size=batch_size, overwrite=overwrite, progress=progress)
         done.append("semantic")
+    if "sync" in encoders:
+        device_name = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        sync = SyncEncoder.from_checkpoint(sync_checkpoint, device=device_name)
+        fn = _SyncFn(sync, workers)
+        add_features(shard_dir, "sync", fn, batch_size=batch_size, overwrite=overwrite, progress=progress)
+        done.append("sync")
     if text_encoder is not None:
         fn = _TextFn(text_encoder)
         add_features(
             shard_dir, "text", fn, batch_size=max(batch_size, 64), overwrite=overwrite, progress=progress
         )
         done.append("text")
+    if "latents" in encoders:
+        codec = load_codec(codec_checkpoint)
+        add_features(
+            shard_dir,
+            "latents",
+            _LatentFn(codec),
+            batch_size=batch_size,
+            overwrite=overwrite,
+            progress=progress,
+        )
+        done.append("latents")
     return done
+
+
+def load_codec(path: str | os.PathLike | None = None) -> Codec:
+    """The codec whose latents the generator learns: a checkpoint folder, or None for the bundled one."""
+    return default_codec() if path is None else Codec.from_checkpoint(path)
+
+
+def audio_latents(codec: Codec, wav: np.ndarray) -> np.ndarray:
+    """(C, L) float32 normalised codec latents of a mono waveform at the codec's sample rate."""
+    mel = log_mel(np.asarray(wav, np.float32), codec.spec)
+    return codec.encode(mel).float().cpu().numpy()
 
 
 class _SemanticFn:
@@ -127,6 +173,46 @@ class _SemanticFn:
             times_s=np.concatenate([c.times_s for c in chunks]),
             fps=self.fps,
         )
+
+
+class _SyncFn:
+    """Per batch of samples: sync features of each video file (decoded at 25 fps by timestamp)."""
+
+    def __init__(self, encoder: SyncEncoder, workers: int):
+        self.encoder, self.workers = encoder, workers
+
+    def __call__(self, samples: list[Sample]) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="v2a-sync-") as tmp:
+            return [pack_sync(self._encode(sample, Path(tmp))) for sample in samples]
+
+    def _encode(self, sample: Sample, folder: Path) -> SyncFeatures:
+        path = folder / f"{sample['key']}.{sample['video_ext']}"
+        path.write_bytes(sample["video"])
+        try:
+            return self.encoder.encode_video(path)
+        except InputError as err:
+            raise InputError(f"clip {sample['key']!r}: {err}") from None
+        finally:
+            path.unlink()
+
+
+class _LatentFn:
+    """Per batch of samples: codec latents of the target sound (an empty (C, 0) array when there is none)."""
+
+    def __init__(self, codec: Codec):
+        self.codec = codec
+
+    def __call__(self, samples: list[Sample]) -> list[np.ndarray]:
+        out = []
+        for sample in samples:
+            wav = sample["audio"]
+            if wav is None or len(wav) == 0:
+                out.append(np.zeros((self.codec.config.latent_dim, 0), np.float16))
+                continue
+            if sample["sample_rate"] != self.codec.spec.sample_rate:
+                wav = resample(wav, sample["sample_rate"], self.codec.spec.sample_rate)
+            out.append(audio_latents(self.codec, wav).astype(np.float16))
+        return out
 
 
 class _TextFn:
@@ -163,6 +249,29 @@ def read_semantic(array: np.ndarray) -> SemanticFeatures:
         logits=classifier_logits(features),
         text_space=array["text_space"].astype(np.float32),
         times_s=array["time_s"].astype(np.float64),
+    )
+
+
+def pack_sync(features: SyncFeatures) -> np.ndarray:
+    """(T,) structured array of ``SYNC_DTYPE`` holding the frame times and sync features."""
+    packed = np.empty(len(features), dtype=SYNC_DTYPE)
+    packed["time_s"] = features.times_s
+    packed["features"] = features.features
+    return packed
+
+
+def read_sync(array: np.ndarray) -> SyncFeatures:
+    """The ``SyncFeatures`` (float32) of a stored ``sync`` array.
+
+    Raises:
+        InputError: the array is not a ``sync`` record array.
+    """
+    if array.dtype != SYNC_DTYPE or array.ndim != 1:
+        raise InputError(f"not a cached sync feature array: {array.dtype} {array.shape}")
+    return SyncFeatures(
+        features=array["features"].astype(np.float32),
+        times_s=array["time_s"].astype(np.float64),
+        fps=SYNC_FPS,
     )
 
 
