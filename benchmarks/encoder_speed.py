@@ -7,6 +7,8 @@ network see natural pictures. The semantic encoder reads it at 8 fps, i.e. 64 fr
 - ``semantic-onnx`` / ``semantic-torch``: ``encode_frames`` on the 64 decoded frames (batch 16), ONNX
   Runtime vs eager PyTorch on the CPU; ``semantic-cuda`` when a GPU is present.
 - ``encode_video-onnx``: the whole inference path, decode + encode, per clip.
+- ``sync-motion`` / ``sync-network`` / ``sync-encode_video``: the bundled sync encoder on the same clip at
+  25 fps (200 frames): motion extraction (decode + DIS optical flow), the network alone, and the whole path.
 - ``text``: ``TextEncoder.encode`` on 64 short prompts (sentences/s), and one prompt alone (latency).
 
 Best and median of ``--repeat`` runs after one warm-up are reported (on a shared machine the best run is
@@ -34,6 +36,7 @@ from skimage import data
 
 from v2a.encoders.onnx_runtime import onnx_versions
 from v2a.encoders.semantic import SemanticEncoder, video_frames
+from v2a.encoders.sync import SyncEncoder
 from v2a.encoders.text import TextEncoder
 from v2a.io.writer import write_video
 
@@ -135,6 +138,20 @@ def main() -> None:
         if torch.cuda.is_available():
             gpu = SemanticEncoder(backend="torch", device="cuda", text_encoder=text)
             record("semantic-cuda", n, "frames", *time_calls(lambda: gpu.encode_frames(frames), args.repeat))
+        sync = SyncEncoder.from_checkpoint(device="cpu")
+        motion = sync.motion(clip)
+        m = len(motion)
+        record("sync-motion", m, "frames", *time_calls(lambda: sync.motion(clip), args.repeat))
+        record("sync-network", m, "frames", *time_calls(lambda: sync.encode_motion(motion), args.repeat))
+        record("sync-encode_video", m, "frames", *time_calls(lambda: sync.encode_video(clip), args.repeat))
+        if torch.cuda.is_available():
+            sync_gpu = SyncEncoder.from_checkpoint(device="cuda")
+            record(
+                "sync-network-cuda",
+                m,
+                "frames",
+                *time_calls(lambda: sync_gpu.encode_motion(motion), args.repeat),
+            )
     prompts = [f"{p} ({i})" for i in range(8) for p in PROMPTS]  # 64 distinct sentences
     record("text", len(prompts), "sentences", *time_calls(lambda: text.encode(prompts), args.repeat))
     record("text-single", 1, "sentences", *time_calls(lambda: text.encode(PROMPTS[:1]), args.repeat))

@@ -107,12 +107,16 @@ def test_data_ingest_then_shard(tmp_path, sample_video):
     assert "train: 1 shard(s), 2 clips" in result.stdout
     result = run_cli("data", "features", str(tmp_path / "shards"), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["features"] == ["semantic", "text"]
+    assert json.loads(result.stdout)["features"] == ["semantic", "sync", "text", "latents"]
     from v2a.data.shards import ShardDataset
 
-    samples = list(ShardDataset(tmp_path / "shards", features=("semantic", "text"), shuffle_buffer=0))
+    features = ("semantic", "sync", "text", "latents")
+    samples = list(ShardDataset(tmp_path / "shards", features=features, shuffle_buffer=0))
     assert len(samples) == 2
     assert all(s["features"]["semantic"].shape == (32,) for s in samples)  # 4 s at 8 fps
+    assert all(s["features"]["sync"].shape == (100,) for s in samples)  # 4 s at 25 fps
+    # 4 s: 376 mel frames (hop 256, centred) -> ceil(376 / 3) = 126 latent frames at 31.25 fps
+    assert all(s["features"]["latents"].shape == (24, 126) for s in samples)
     assert_one_line_error(run_cli("data", "ingest", str(tmp_path / "nope"), "--out", str(out)), "nope")
     assert_one_line_error(
         run_cli("data", "shard", str(tmp_path / "nope.jsonl"), "--out", str(out)), "nope.jsonl"

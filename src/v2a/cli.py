@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from v2a import __version__
 from v2a.cli_config import add_config_flags, config_from_args
-from v2a.errors import V2AError
+from v2a.errors import InputError, V2AError
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -249,6 +249,15 @@ def _cmd_train_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_generator(args: argparse.Namespace) -> int:
+    from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
+
+    _log_to_stderr()
+    release = train_generator(config_from_args(GeneratorTrainConfig, args))
+    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
+    return 0
+
+
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from v2a.audio.reconstruct import reconstruct
 
@@ -325,12 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Foley: generate synchronized soundtracks for videos, and the tools around it.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n"
+        "  v2a generate clip.mp4 --num-samples 2 --out out/\n"
+        "  v2a generate clip.mp4 --prompt 'glass shatters' --negative-prompt music --json\n"
         "  v2a probe clip.mp4 --json\n"
         "  v2a mux clip.mp4 track.wav -o clip_with_sound.mp4\n",
     )
     parser.add_argument("--version", action="version", version=f"v2a {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    _add_generate_parser(sub)
 
     p = sub.add_parser("probe", help="print what a video file holds (duration, fps, size, audio, ...)")
     p.add_argument("video", help="video file")
@@ -464,6 +477,98 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate synchronized, watermarked soundtracks for a video (or an image, or a prompt alone)",
+        description="Encode the video (semantics at 8 fps, motion sync at 25 fps) and the prompts, sample N "
+        "variants in one batch with the flow-matching generator, decode, watermark, and write "
+        "OUT/<stem>.<seed>.mp4 (video stream copied) and .wav per variant. Any length: long videos are "
+        "generated in overlapping windows that continue each other.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  v2a generate clip.mp4                                   # 1 variant, no prompt, into ./out\n"
+        "  v2a generate clip.mp4 -n 4 --seed 10 --prompt 'footsteps on gravel' --negative-prompt 'music'\n"
+        "  v2a generate --image photo.jpg --duration 6 --format wav\n"
+        "  v2a generate --prompt 'rain on a tin roof' --duration 20 --format flac\n",
+    )
+    p.add_argument("video", nargs="?", default=None, help="video file (omit for text-only or --image)")
+    p.add_argument("--image", default=None, help="a still picture instead of a video")
+    p.add_argument("--prompt", default=None, help="what should be heard (optional)")
+    p.add_argument("--negative-prompt", default=None, help="what should NOT be heard")
+    p.add_argument("--transcript", default=None, help="text file with the words spoken in the clip")
+    p.add_argument("-n", "--num-samples", type=_positive_int, default=1, help="variants (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first variant; variant i gets SEED+i")
+    p.add_argument("--steps", type=_positive_int, default=8, help="ODE sampling steps (default 8)")
+    p.add_argument("--sampler", default="euler", choices=["euler", "heun", "midpoint"], help="ODE solver")
+    p.add_argument("--cfg", type=float, default=3.0, help="video guidance scale (default 3)")
+    p.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
+    p.add_argument("--duration", type=_positive_float, default=None, help="seconds (default: to the end / 8)")
+    p.add_argument("--start", type=float, default=0.0, help="start time in the video, seconds")
+    p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="mp4 also writes .wav")
+    p.add_argument(
+        "--checkpoint", default=None, help="generator checkpoint folder (default: the bundled one)"
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to run")
+    p.add_argument("--watermark-key", default=None, help="secret watermark key (default: the public key)")
+    p.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="do NOT mark the tracks as generated (logged as a warning)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from v2a.pipeline import generate
+    from v2a.watermark import DEFAULT_KEY
+
+    _log_to_stderr()
+    transcript = None
+    if args.transcript is not None:
+        try:
+            transcript = Path(args.transcript).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot read transcript {args.transcript}: {err}") from None
+    if args.video is not None and not Path(args.video).is_file():
+        raise InputError(f"video {args.video} does not exist or is not a file")
+    result = generate(
+        args.video,
+        args.prompt,
+        args.negative_prompt,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        image=args.image,
+        transcript=transcript,
+        num_inference_steps=args.steps,
+        guidance_scale=args.cfg,
+        text_guidance_scale=args.cfg_text,
+        num_waveforms_per_prompt=args.num_samples,
+        seed=args.seed,
+        duration=args.duration,
+        start=args.start,
+        method=args.sampler,
+        out_dir=args.out,
+        output_format=args.format,
+        watermark=not args.no_watermark,
+        watermark_key=args.watermark_key or DEFAULT_KEY,
+        overwrite=args.overwrite,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for files in result.paths:
+            print("wrote " + ", ".join(files.values()))
+        print(
+            f"{len(result.seeds)} variant(s), {result.duration_s:.2f} s, in {result.timings['total']:.1f} s"
+        )
+    return 0
+
+
 def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     from v2a.train.vocoder_trainer import VocoderTrainConfig
 
@@ -507,6 +612,20 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     add_config_flags(p, SyncTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
     p.set_defaults(func=_cmd_train_sync)
+
+    from v2a.train.generator_trainer import GeneratorTrainConfig
+
+    p = train_sub.add_parser(
+        "generator",
+        help="train the flow-matching generator on feature shards and SFX-corpus sounds",
+        description="Conditional flow matching over codec latents, conditioned on cached semantic, sync and "
+        "text features (`v2a data features`), jointly with audio + caption sounds of the SFX corpus (video "
+        "null). Time-budgeted; the same command resumes. Several GPUs: "
+        "torchrun --nproc_per_node=N -m v2a.cli train generator ...",
+    )
+    add_config_flags(p, GeneratorTrainConfig, required=("run_dir",))
+    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
+    p.set_defaults(func=_cmd_train_generator)
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:

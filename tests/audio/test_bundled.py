@@ -57,7 +57,9 @@ def test_missing_and_wrong_bundles_are_clear_errors(tmp_path: Path, monkeypatch:
         bundled.default_vocoder()
     with pytest.raises(ModelUnavailableError, match="v2a train codec"):
         bundled.default_codec()
-    with pytest.raises(InputError, match="unknown bundled checkpoint kind 'generator'"):
+    with pytest.raises(InputError, match="unknown bundled checkpoint kind 'encoder'"):
+        bundled.export_bundle(tmp_path, "encoder")
+    with pytest.raises(InputError, match=r"needs validate=v2a\.model\.dit\.load_generator"):
         bundled.export_bundle(tmp_path, "generator")
     _release(tmp_path / "run")
     with pytest.raises(InputError, match="holds a 'codec' checkpoint, not a 'vocoder'"):

@@ -4,6 +4,7 @@ Layout, at the repository root (override the folder with ``$V2A_CHECKPOINTS``)::
 
     checkpoints/vocoder/config.json, model.safetensors   # kind "vocoder", see v2a.audio.vocoder
     checkpoints/codec/config.json, model.safetensors     # kind "codec", see v2a.audio.codec
+    checkpoints/generator/config.json, model.safetensors # kind "generator", see v2a.model.dit
 
 Bundled weights are stored in float16 (half the size in git) and loaded into float32 networks. They are
 made from a training run's ``release/`` folder by :func:`export_bundle`.
@@ -12,7 +13,7 @@ made from a training run's ``release/`` folder by :func:`export_bundle`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from v2a.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, sav
 
 ENV_VAR = "V2A_CHECKPOINTS"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[3] / "checkpoints"
-KINDS = ("vocoder", "codec")
+KINDS = ("vocoder", "codec", "generator")
 
 
 def checkpoints_dir() -> Path:
@@ -35,7 +36,7 @@ def checkpoints_dir() -> Path:
 
 
 def bundle_path(kind: str) -> Path:
-    """Where the bundled checkpoint of ``kind`` (``vocoder`` or ``codec``) lives.
+    """Where the bundled checkpoint of ``kind`` (``vocoder``, ``codec`` or ``generator``) lives.
 
     Raises:
         InputError: unknown kind.
@@ -82,6 +83,7 @@ def export_bundle(
     *,
     dest: str | os.PathLike | None = None,
     meta: Mapping[str, Any] | None = None,
+    validate: Callable[[Path], object] | None = None,
 ) -> Path:
     """Copy a run's release checkpoint into the bundle folder with float16 weights.
 
@@ -90,9 +92,11 @@ def export_bundle(
 
     Args:
         run_dir: a training run folder (its ``release/`` is used) or a release folder itself.
-        kind: ``vocoder`` or ``codec``.
+        kind: ``vocoder``, ``codec`` or ``generator``.
         dest: target folder; None means :func:`bundle_path` of ``kind``.
         meta: extra facts to record (e.g. the training command and its figures).
+        validate: loads the release strictly (raising on failure); None: the vocoder's or codec's loader
+            (a generator needs ``v2a.model.dit.load_generator``, which this module must not import).
 
     Returns:
         The written checkpoint folder.
@@ -105,8 +109,13 @@ def export_bundle(
     source = Path(run_dir)
     if (source / "release" / CONFIG_FILE).is_file():
         source = source / "release"
-    loader = Vocoder if kind == "vocoder" else Codec
-    loader.from_checkpoint(source, spec=None)  # refuses anything that would not load as a bundle
+    if validate is None:
+        if kind == "generator":
+            raise InputError("exporting a generator needs validate=v2a.model.dit.load_generator")
+        loader = Vocoder if kind == "vocoder" else Codec
+        loader.from_checkpoint(source, spec=None)  # refuses anything that would not load as a bundle
+    else:
+        validate(source)
     ckpt = load_checkpoint(source, kind=kind)
     half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
     overflow = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
