@@ -1,0 +1,126 @@
+"""The generator trainer end to end on a tiny real shard set (counter videos with clicks) and a tiny corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from audio_corpus import synth_clip
+
+from media import make_counter_video
+from v2a.data.manifest import ClipRow, write_manifest
+from v2a.data.shards import write_shards
+from v2a.encoders.cache import extract_features, load_codec
+from v2a.encoders.text import TextEncoder
+from v2a.errors import InputError
+from v2a.model.dit import load_generator
+from v2a.train.generator_data import (
+    BatchSampler,
+    build_corpus_cache,
+    corpus_caption,
+    load_corpus_cache,
+    shard_clips,
+)
+from v2a.train.generator_trainer import GeneratorTrainConfig, lr_factor, train_generator
+
+SR = 24_000
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    """Three 3 s clips: a counter video with a click at every second, its caption and its sound."""
+    root = tmp_path_factory.mktemp("gen")
+    rows = []
+    for i in range(3):
+        video = make_counter_video(root / f"c{i}.mp4", fps=25, num_frames=75)
+        wav = np.zeros(3 * SR, np.float32)
+        for t in (0.5, 1.5, 2.5):
+            n = int(t * SR)
+            wav[n : n + 2400] = synth_clip("burst", i)[:2400]
+        sf.write(root / f"c{i}.flac", wav, SR)
+        rows.append(ClipRow(id=f"c{i}", video=str(video), audio=str(root / f"c{i}.flac"), duration_s=3.0,
+                            fps=25.0, caption="clicks", events=[{"start_s": t, "label": "impact/wood"}
+                                                                for t in (0.5, 1.5, 2.5)]))  # fmt: skip
+    folder = root / "shards"
+    write_shards(write_manifest(root / "m.jsonl", rows), folder, progress=False)
+    extract_features(folder, device="cpu", progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "audio").mkdir()
+    rows = []
+    for i in range(4):
+        sf.write(root / f"audio/{i}.flac", synth_clip("tone" if i % 2 else "burst", i), SR)
+        rows.append({"path": f"audio/{i}.flac", "label": "glass/break", "tags": ["shatter"], "kind": "sfx",
+                     "split": "train"})  # fmt: skip
+    rows.append(
+        {"path": "audio/0.flac", "label": "speech/male", "tags": [], "kind": "speech", "split": "train"}
+    )
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_corpus_cache_keeps_sound_kinds_with_captions(corpus, tmp_path):
+    path = build_corpus_cache(corpus, tmp_path / "c.npz", codec=load_codec(), text_encoder=TextEncoder(),
+                              progress=False)  # fmt: skip
+    clips = load_corpus_cache(path)
+    assert len(clips) == 4  # the speech row is left out
+    assert list(clips.captions) == ["glass break: shatter"]
+    clip = clips.clip(0, 31.25)
+    assert not clip.has_video and clip.latents.shape[1] == clips.lengths[0]
+    assert corpus_caption({"label": "door/slam", "tags": ["door", "wood"]}) == "door slam: wood"
+
+
+def test_batches_have_one_window_length_and_mix_sources(shards, corpus, tmp_path):
+    from v2a.model.config import model_config
+
+    cfg = model_config("tiny")
+    cache = load_corpus_cache(build_corpus_cache(corpus, tmp_path / "c.npz", codec=load_codec(),
+                                                 text_encoder=TextEncoder(), progress=False))  # fmt: skip
+    sampler = BatchSampler(cfg, shard_clips(shards), cache, batch_size=8, corpus_fraction=0.5, min_seconds=1.0,
+                           max_seconds=3.0, rng=np.random.default_rng(0))  # fmt: skip
+    kinds = set()
+    for _ in range(3):
+        batch = next(sampler)
+        assert batch.latents.shape == (8, 24, batch.num_frames)
+        assert int(batch.cond.lengths.min()) >= 1 and int(batch.cond.lengths.max()) <= batch.num_frames
+        kinds |= set(batch.cond.has_video.tolist())
+    assert kinds == {True, False}  # video clips and audio-only corpus sounds are mixed
+
+
+def test_train_resume_and_release(shards, corpus, tmp_path):
+    run = tmp_path / "run"
+    config = GeneratorTrainConfig(
+        run_dir=str(run), data=str(shards), corpus=str(corpus), val_data=str(shards), val_clips=2,
+        batch_size=2, max_steps=3, log_every=1, val_steps=2, min_seconds=1.0, max_seconds=3.0, device="cpu",
+    )  # fmt: skip
+    release = train_generator(config)
+    net = load_generator(release)
+    assert float(net.latent_std.min()) > 0  # latent statistics were measured, not left at 1
+    assert not torch.allclose(net.latent_std, torch.ones_like(net.latent_std))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 3 and "val/flow_loss" in records[-1]
+    assert (run / "losses.png").exists() and (run / "corpus-features.npz").exists()
+    train_generator(GeneratorTrainConfig(**{**config.to_dict(), "max_steps": 5}))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in records) == 5  # resumed from step 3, not restarted
+
+
+def test_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(InputError, match="--data"):
+        train_generator(GeneratorTrainConfig(run_dir=str(tmp_path)))
+    with pytest.raises(InputError, match="min_seconds"):
+        train_generator(GeneratorTrainConfig(run_dir=str(tmp_path), data="x", min_seconds=9.0))
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    f = lr_factor(10, 110, 0.1)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1) and f(500) == pytest.approx(0.1)
