@@ -1,64 +1,157 @@
-"""v2a.pipeline / v2a generate with the bundled generator: files, seeds, watermark, lengths and errors."""
+"""v2a.pipeline (FoleyPipeline, generate, GenerationResult): files, seeds, watermark, lengths and errors.
+
+The generator checkpoint here is the tiny config with random, UNTRAINED weights (its zero-initialised adaLN
+layers given random values so the conditions reach the output), with the bundled codec, vocoder and
+encoders around it. These tests check plumbing (what is encoded, windowed, decoded, marked and written where),
+seeds, the watermark and the errors: not sound quality, which the benchmarks measure with trained weights.
+"""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
+import skimage.data
+import torch
 from media import make_counter_video
-from v2a.cli import main
+from PIL import Image
+
 from v2a.errors import InputError, OutputError
+from v2a.io.audio import load_audio
 from v2a.io.video import probe
-from v2a.pipeline import FoleyPipeline
-from v2a.watermark import detect_file
+from v2a.model.config import model_config
+from v2a.model.dit import AudioDiT, save_generator
+from v2a.pipeline import FoleyPipeline, GenerationResult, generate
+from v2a.watermark import DEFAULT_KEY, detect_file, embed, key_id
 from v2a.watermark.files import GENERATOR
 
-STEPS = 2  # plumbing tests: few steps keep them fast (quality is measured in benchmarks/)
+STEPS = 2  # plumbing tests: few steps keep them fast
+SR = 24_000
 
 
 @pytest.fixture(scope="module")
-def pipe() -> FoleyPipeline:
-    return FoleyPipeline.from_pretrained(device="cpu")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generator checkpoint with random, untrained weights (see the module docstring)."""
+    torch.manual_seed(0)
+    net = AudioDiT(model_config("tiny"))
+    with torch.no_grad():
+        for p in net.parameters():
+            if not p.any():
+                p.copy_(0.1 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("ckpt") / "random-tiny"
+    save_generator(net, path)
+    return path
 
 
-def test_variants_are_written_muxed_marked_and_reproducible(pipe, sample_video, tmp_path):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def pipe(checkpoint: Path) -> FoleyPipeline:
+    return FoleyPipeline.from_pretrained(checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def made(pipe: FoleyPipeline, sample_video: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Two variants of the sample video from seed 5, written to a fresh folder."""
+    out = tmp_path_factory.mktemp("made")
     res = pipe(sample_video, num_waveforms_per_prompt=2, seed=5, num_inference_steps=STEPS, out_dir=out,
                progress=False)  # fmt: skip
-    assert res.seeds == [5, 6] and res.waveforms.shape == (2, round(8.0 * 24_000))
-    for seed in (5, 6):
+    return res, out
+
+
+def test_variants_are_written_muxed_tagged_and_marked(made, sample_video):
+    res, out = made
+    duration = probe(sample_video).duration_s  # 8 s
+    assert isinstance(res, GenerationResult) and res.seeds == [5, 6] and res.sample_rate == SR
+    assert res.waveforms.shape == (2, round(duration * SR)) and res.waveforms.dtype == np.float32
+    assert bool(np.isfinite(res.waveforms).all()) and res.start_s == 0.0 and res.duration_s == duration
+    assert res.watermarked and set(res.timings) == {
+        "encode",
+        "sample",
+        "decode",
+        "watermark",
+        "write",
+        "total",
+    }
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bounce.5.mp4",
+        "bounce.5.wav",
+        "bounce.6.mp4",
+        "bounce.6.wav",
+    ]
+    assert res.paths == [
+        {"wav": str(out / f"bounce.{s}.wav"), "mp4": str(out / f"bounce.{s}.mp4")} for s in (5, 6)
+    ]
+    source = probe(sample_video)
+    for i, seed in enumerate(res.seeds):
         info = probe(out / f"bounce.{seed}.mp4")
-        assert info.has_audio and abs(info.duration_s - 8.0) < 0.05
-        assert info.tags.get("generator") == GENERATOR and "watermark_key_id" in info.tags
+        assert info.has_audio and abs(info.duration_s - duration) < 0.05
+        assert (info.num_frames, info.width, info.height) == (source.num_frames, source.width, source.height)
+        assert info.tags["generator"] == GENERATOR and info.tags["watermark_key_id"] == key_id(DEFAULT_KEY)
+        assert info.tags["model_id"] == "foley-random-tiny"
+        wav, sr = load_audio(out / f"bounce.{seed}.wav")
+        assert sr == SR
+        np.testing.assert_allclose(wav, res.waveforms[i], atol=1e-4)  # the file holds the returned track
         assert detect_file(out / f"bounce.{seed}.wav").detected
-    assert np.abs(res.waveforms[0] - res.waveforms[1]).mean() > 1e-3  # seeds differ
-    again = pipe(sample_video, seed=5, num_inference_steps=STEPS, progress=False)
-    np.testing.assert_allclose(again.waveforms[0], res.waveforms[0], atol=1e-5)  # same seed, same track
-    with pytest.raises(OutputError):
-        pipe(sample_video, seed=5, num_inference_steps=STEPS, out_dir=out, progress=False)
+        assert detect_file(out / f"bounce.{seed}.mp4").detected  # survives the AAC of the muxed copy
+    assert np.sqrt(np.mean(res.waveforms**2)) > 1e-3  # not silence
 
 
-def test_unmarked_only_when_asked(pipe, sample_video, tmp_path, caplog):
-    res = pipe(sample_video, seed=0, num_inference_steps=STEPS, watermark=False, out_dir=tmp_path,
-               output_format="wav", progress=False)  # fmt: skip
+def test_a_variant_depends_only_on_its_seed(pipe, made, sample_video):
+    res, _ = made
+    assert np.abs(res.waveforms[0] - res.waveforms[1]).mean() > 1e-3  # seeds 5 and 6 differ
+    again = pipe(
+        sample_video, num_waveforms_per_prompt=2, seed=[5, 9], num_inference_steps=STEPS, progress=False
+    )
+    assert again.seeds == [5, 9] and again.paths == []
+    np.testing.assert_array_equal(again.waveforms[0], res.waveforms[0])  # same seed, same track, bit for bit
+    assert np.abs(again.waveforms[1] - res.waveforms[1]).mean() > 1e-3
+
+
+def test_unmarked_only_when_asked_and_then_not_claimed(pipe, made, sample_video, tmp_path, caplog):
+    res = pipe(
+        sample_video, seed=5, num_inference_steps=STEPS, watermark=False, out_dir=tmp_path, progress=False
+    )
     assert not res.watermarked and "watermarking is OFF" in caplog.text
     assert not detect_file(res.paths[0]["wav"]).detected
-    assert "mp4" not in res.paths[0]
+    tags = probe(res.paths[0]["mp4"]).tags
+    assert tags["generator"] == GENERATOR and "watermark_key_id" not in tags
+    # the mark is the only difference from the marked track of the same seed
+    marked, _ = made
+    np.testing.assert_allclose(embed(res.waveforms[0], SR), marked.waveforms[0], atol=1e-3)
 
 
-def test_text_only_image_and_long_inputs(pipe, tmp_path):
-    text = pipe(None, "rain on a tin roof", duration=3.0, num_inference_steps=STEPS, progress=False)
-    assert text.waveforms.shape == (1, 72_000)
-    image = np.full((120, 160, 3), 90, np.uint8)
-    still = pipe(image=image, duration=2.0, num_inference_steps=STEPS, progress=False)
-    assert still.waveforms.shape == (1, 48_000)
-    long = make_counter_video(tmp_path / "long.mp4", fps=25, num_frames=25 * 12)
-    res = pipe(long, num_inference_steps=STEPS, window_s=4.0, context_s=1.0, progress=False)
-    assert res.waveforms.shape == (1, round(probe(long).duration_s * 24_000))
-    part = pipe(long, start=3.0, duration=4.0, num_inference_steps=STEPS, progress=False)
-    assert part.start_s == 3.0 and part.waveforms.shape == (1, 96_000)
+def test_text_only_through_generate(checkpoint, tmp_path):
+    res = generate(None, prompt="rain", duration=3, checkpoint=checkpoint, device="cpu",
+                   num_inference_steps=STEPS, out_dir=tmp_path, progress=False)  # fmt: skip
+    assert res.waveforms.shape == (1, 3 * SR) and res.duration_s == 3.0 and res.seeds == [0]
+    assert res.paths == [{"wav": str(tmp_path / "foley.0.wav")}]  # no video: no mp4
+    assert detect_file(tmp_path / "foley.0.wav").detected
+
+
+def test_an_image_conditions_the_sound(pipe, tmp_path):
+    cat = skimage.data.chelsea()
+    still = pipe(image=cat, duration=2.0, seed=0, num_inference_steps=STEPS, progress=False)
+    blind = pipe(None, duration=2.0, seed=0, num_inference_steps=STEPS, progress=False)
+    assert still.waveforms.shape == blind.waveforms.shape == (1, 2 * SR)
+    assert np.abs(still.waveforms - blind.waveforms).mean() > 1e-3  # the picture reached the generator
+    Image.fromarray(cat).save(tmp_path / "chelsea.png")
+    from_file = pipe(image=tmp_path / "chelsea.png", duration=2.0, seed=0, num_inference_steps=STEPS,
+                     out_dir=tmp_path, output_format="flac", progress=False)  # fmt: skip
+    assert from_file.paths == [{"flac": str(tmp_path / "chelsea.0.flac")}]
+    np.testing.assert_allclose(from_file.waveforms, still.waveforms, atol=1e-4)
+
+
+def test_a_long_video_is_generated_whole_and_a_span_lands_at_its_time(pipe, tmp_path):
+    video = make_counter_video(tmp_path / "long.mp4", fps=25, num_frames=25 * 12)
+    whole = pipe(video, num_inference_steps=STEPS, window_s=4.0, context_s=1.0, progress=False)
+    assert whole.waveforms.shape == (1, round(probe(video).duration_s * SR)) == (1, 12 * SR)
+    assert bool(np.isfinite(whole.waveforms).all())
+    part = pipe(video, start=3.0, duration=4.0, num_inference_steps=STEPS, window_s=4.0, context_s=1.0,
+                out_dir=tmp_path / "out", progress=False)  # fmt: skip
+    assert part.start_s == 3.0 and part.duration_s == 4.0 and part.waveforms.shape == (1, 4 * SR)
+    track, sr = load_audio(part.paths[0]["mp4"])
+    assert sr == SR and np.abs(track[: round(2.9 * SR)]).max() < 1e-3  # silence before the span
+    assert np.sqrt(np.mean(track[round(3.1 * SR) : round(6.9 * SR)] ** 2)) > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -71,19 +164,46 @@ def test_text_only_image_and_long_inputs(pipe, tmp_path):
         ({"image": np.zeros((64, 64, 3), np.uint8)}, "not both"),
         ({"output_format": "ogg"}, "output format"),
         ({"method": "rk4"}, "unknown sampler"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"duration": 0.01}, "duration"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(pipe, sample_video, kwargs, message):
+    kwargs = {"num_inference_steps": STEPS, **kwargs}
     with pytest.raises(InputError, match=message):
-        pipe(sample_video, num_inference_steps=STEPS, progress=False, **kwargs)
+        pipe(sample_video, progress=False, **kwargs)
 
 
-def test_cli_generate_json_and_errors(sample_video, tmp_path, capsys):
-    rc = main(["generate", str(sample_video), "--steps", "2", "-n", "2", "--out", str(tmp_path), "--json"])
-    report = json.loads(capsys.readouterr().out)
-    assert rc == 0 and report["seeds"] == [0, 1] and report["watermarked"]
-    assert all(tmp_path.joinpath(p).exists() for files in report["paths"] for p in files.values())
-    assert main(["generate", str(tmp_path / "missing.mp4")]) == 2
-    assert capsys.readouterr().err.startswith("v2a: error:")
-    assert main(["generate", str(sample_video), "--transcript", str(tmp_path / "none.txt")]) == 2
-    assert main(["generate", "--checkpoint", str(tmp_path / "nope"), "--prompt", "rain"]) == 2
+def test_a_missing_checkpoint_is_an_input_error(tmp_path):
+    with pytest.raises(InputError):
+        FoleyPipeline.from_pretrained(tmp_path / "nope", device="cpu")
+    with pytest.raises(InputError):
+        generate(None, prompt="rain", checkpoint=tmp_path / "nope", device="cpu")
+
+
+def test_existing_outputs_are_kept_unless_overwrite(pipe, sample_video, tmp_path):
+    existing = tmp_path / "bounce.0.wav"
+    existing.write_bytes(b"not to be lost")
+    with pytest.raises(OutputError):
+        pipe(sample_video, seed=0, num_inference_steps=STEPS, out_dir=tmp_path, progress=False)
+    assert existing.read_bytes() == b"not to be lost" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "bounce.0.wav"
+    ]
+    res = pipe(
+        sample_video, seed=0, num_inference_steps=STEPS, out_dir=tmp_path, overwrite=True, progress=False
+    )
+    wav, _ = load_audio(existing)
+    np.testing.assert_allclose(wav, res.waveforms[0], atol=1e-4)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG v2a/pipeline.py:_write checks each variant's outputs only when writing it (after the whole "
+    "generation), so an existing file of variant 2 fails the call after variant 1 was written",
+)
+def test_an_existing_output_fails_the_call_before_anything_is_written(pipe, sample_video, tmp_path):
+    (tmp_path / "bounce.1.mp4").write_bytes(b"not to be lost")
+    with pytest.raises(OutputError):
+        pipe(sample_video, num_waveforms_per_prompt=2, seed=0, num_inference_steps=STEPS, out_dir=tmp_path,
+             progress=False)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bounce.1.mp4"]

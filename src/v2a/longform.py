@@ -39,6 +39,8 @@ class Window:
 
 def plan_windows(total_frames: int, window_frames: int, context_frames: int) -> list[Window]:
     """Windows covering ``[0, total_frames)``; each after the first overlaps its predecessor by the context."""
+    if total_frames < 1:
+        raise InputError(f"nothing to generate: a clip needs at least one latent frame, got {total_frames}")
     if window_frames < 1 or not 0 <= context_frames < window_frames:
         raise InputError(
             f"need 0 <= context < window, got window {window_frames} and context {context_frames} frames"

@@ -132,7 +132,8 @@ def _padded(
             continue
         n = len(x)
         feats[i, :n], tt[i, :n], mask[i, :n] = x, t, True
-        if n < T:  # padding continues the timeline past the end (held values, masked)
+        if n < T:  # padding continues the timeline past the end, holding the last frame (masked)
+            feats[i, n:] = x[-1]
             step = (t[-1] - t[-2]) if n > 1 else 0.04
             tt[i, n:] = t[-1] + step * np.arange(1, T - n + 1)
     return torch.from_numpy(feats), torch.from_numpy(tt), torch.from_numpy(mask)
