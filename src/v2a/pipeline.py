@@ -38,6 +38,7 @@ from v2a.encoders.semantic import SemanticEncoder, fit_image
 from v2a.encoders.sync import SyncEncoder
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError, ModelUnavailableError
+from v2a.io.atomic import check_output_path
 from v2a.io.audio import save_audio
 from v2a.io.mux import mux
 from v2a.io.video import probe
@@ -252,6 +253,8 @@ class FoleyPipeline:
             else (Path(image).stem if isinstance(image, str | os.PathLike) else "foley")
         )
 
+        if out_dir is not None:  # refuse bad outputs before any work is done, and before any file is written
+            _check_outputs(Path(out_dir), stem, seeds, output_format, video, overwrite)
         t0 = time.perf_counter()
         if video is not None:
             info = probe(video)
@@ -463,6 +466,30 @@ def _normalise(wav: np.ndarray) -> np.ndarray:
 
 def _fit_length(wav: np.ndarray, n: int) -> np.ndarray:
     return wav[:n] if len(wav) >= n else np.pad(wav, (0, n - len(wav)))
+
+
+def _output_paths(
+    out_dir: Path, stem: str, seed: int, output_format: str, has_video: bool
+) -> dict[str, Path]:
+    """The files one variant is written to, by format."""
+    audio_ext = "flac" if output_format == "flac" else "wav"
+    paths = {audio_ext: out_dir / f"{stem}.{seed}.{audio_ext}"}
+    if output_format == "mp4" and has_video:
+        paths["mp4"] = out_dir / f"{stem}.{seed}.mp4"
+    return paths
+
+
+def _check_outputs(
+    out_dir: Path, stem: str, seeds: list[int], output_format: str, video: object, overwrite: bool
+) -> None:
+    if not out_dir.exists():
+        return  # it will be created; nothing in it can clash
+    if not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir} is a file")
+    inputs = [video] if isinstance(video, str | os.PathLike) else []
+    for seed in seeds:
+        for path in _output_paths(out_dir, stem, seed, output_format, video is not None).values():
+            check_output_path(path, inputs=inputs, overwrite=overwrite)
 
 
 def _write(

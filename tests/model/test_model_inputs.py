@@ -208,5 +208,6 @@ def test_a_collated_batch_runs_through_the_network_and_rows_match_their_clip_alo
 
 
 def test_padding_a_shorter_video_clip_does_not_change_its_velocity(net):
+    # its last audio frames lie past its last sync frame: the padded sync frames must hold that frame's value
     v, alone, lengths = _velocities(net, _batch())
     torch.testing.assert_close(v[0, :, : lengths[0]], alone[0], atol=1e-4, rtol=1e-4)
