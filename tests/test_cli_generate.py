@@ -10,27 +10,16 @@ import logging
 from pathlib import Path
 
 import pytest
-import torch
 
 from v2a.cli import main
 from v2a.io.video import probe
-from v2a.model.config import model_config
-from v2a.model.dit import AudioDiT, save_generator
 from v2a.watermark import detect_file
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A generator checkpoint with random, untrained weights (adaLN-Zero layers given random values)."""
-    torch.manual_seed(0)
-    net = AudioDiT(model_config("tiny"))
-    with torch.no_grad():
-        for p in net.parameters():
-            if not p.any():
-                p.copy_(0.1 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("ckpt") / "random-tiny"
-    save_generator(net, path)
-    return str(path)
+def checkpoint(random_generator_checkpoint: Path) -> str:
+    """The random-weight generator checkpoint, as a command-line argument."""
+    return str(random_generator_checkpoint)
 
 
 def _one_error_line(err: str) -> str:

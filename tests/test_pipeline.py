@@ -13,15 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
-import torch
 from PIL import Image
 
 from media import make_counter_video
 from v2a.errors import InputError, OutputError
 from v2a.io.audio import load_audio
 from v2a.io.video import probe
-from v2a.model.config import model_config
-from v2a.model.dit import AudioDiT, save_generator
 from v2a.pipeline import FoleyPipeline, GenerationResult, generate
 from v2a.watermark import DEFAULT_KEY, detect_file, embed, key_id
 from v2a.watermark.files import GENERATOR
@@ -31,17 +28,9 @@ SR = 24_000
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generator checkpoint with random, untrained weights (see the module docstring)."""
-    torch.manual_seed(0)
-    net = AudioDiT(model_config("tiny"))
-    with torch.no_grad():
-        for p in net.parameters():
-            if not p.any():
-                p.copy_(0.1 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("ckpt") / "random-tiny"
-    save_generator(net, path)
-    return path
+def checkpoint(random_generator_checkpoint: Path) -> Path:
+    """The random-weight generator (see the module docstring)."""
+    return random_generator_checkpoint
 
 
 @pytest.fixture(scope="module")
