@@ -505,20 +505,21 @@ def _write(
     tags: dict[str, str],
     overwrite: bool,
 ) -> list[dict[str, str]]:
-    """Write ``<stem>.<seed>.mp4`` (muxed, the generated span placed at its time) and/or ``.wav``/``.flac``."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"output folder {out_dir} is a file")
+    """Write ``<stem>.<seed>.mp4`` (muxed, the generated span placed at its time) and/or ``.wav``/``.flac``.
+
+    The folder and paths were checked by :func:`_check_outputs` before generation.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for wav, seed in zip(wavs, seeds, strict=True):
         files: dict[str, str] = {}
-        audio_ext = "flac" if output_format == "flac" else "wav"
-        path = save_audio(out_dir / f"{stem}.{seed}.{audio_ext}", wav, sr, overwrite=overwrite)
-        files[audio_ext] = str(path)
-        if output_format == "mp4" and video is not None:
-            track = np.concatenate([np.zeros(round(start_s * sr), np.float32), wav]) if start_s > 0 else wav
-            files["mp4"] = str(
-                mux(video, (track, sr), out_dir / f"{stem}.{seed}.mp4", metadata=tags, overwrite=overwrite)
-            )
+        for fmt, path in _output_paths(out_dir, stem, seed, output_format, video is not None).items():
+            if fmt == "mp4":
+                track = (
+                    np.concatenate([np.zeros(round(start_s * sr), np.float32), wav]) if start_s > 0 else wav
+                )
+                files[fmt] = str(mux(video, (track, sr), path, metadata=tags, overwrite=overwrite))
+            else:
+                files[fmt] = str(save_audio(path, wav, sr, overwrite=overwrite))
         written.append(files)
     return written
