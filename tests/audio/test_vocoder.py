@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from v2a.audio.mel import log_mel
+from v2a.audio.mel import log_mel, mel_to_magnitude
 from v2a.audio.spec import DEFAULT_SPEC, SPEC_48K
 from v2a.audio.vocoder import Vocoder, VocoderConfig, vocoder_config
 from v2a.errors import InputError
@@ -85,3 +85,23 @@ def test_checkpoint_of_other_kind_or_size_is_refused(tmp_path):
     (tmp_path / "voc" / "config.json").write_text(json.dumps(header))
     with pytest.raises(InputError, match=r"unknown fields \['colour'\]"):
         Vocoder.from_checkpoint(tmp_path / "voc")
+
+
+def test_magnitude_prior_head_starts_at_the_mels_least_squares_magnitude():
+    torch.manual_seed(0)
+    model = Vocoder(_small()).eval()
+    assert model.config.magnitude_prior and model.config.phase_head == "complex"
+    mel = log_mel(0.3 * torch.randn(1, 24 * DEFAULT_SPEC.hop_length))
+    with torch.no_grad():
+        spectrum = model.head.spectrum(model.backbone(mel), mel)
+    prior = mel_to_magnitude(mel).clamp(min=DEFAULT_SPEC.log_floor)
+    assert torch.allclose(spectrum.abs(), prior, rtol=1e-4, atol=1e-6)
+
+
+def test_plain_vocos_head_is_still_available_and_differs():
+    plain = vocoder_config("tiny-vocos")
+    assert plain.phase_head == "angle" and not plain.magnitude_prior
+    with pytest.raises(InputError, match="magnitude prior needs head_n_fft"):
+        Vocoder(dataclasses.replace(_small(), head_n_fft=2 * DEFAULT_SPEC.n_fft))
+    with pytest.raises(InputError, match="unknown vocoder phase head"):
+        Vocoder(dataclasses.replace(_small(), phase_head="polar"))

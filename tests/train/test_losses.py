@@ -11,6 +11,7 @@ from v2a.train.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
     mel_l1_loss,
+    phase_loss,
     stft_resolutions,
 )
 
@@ -68,3 +69,27 @@ def test_feature_matching_passes_gradient_only_to_fake_features():
     assert float(loss.detach()) == pytest.approx(1.0)  # layer 1 differs by 1 everywhere, layer 2 matches
     loss.backward()
     assert real[0][0].grad is None and fake[0][0].grad is not None
+
+
+def _chirp(n: int = 12_000) -> torch.Tensor:
+    t = torch.arange(n) / 24_000
+    clicks = torch.zeros(n)
+    clicks[::3000] = 1.0  # transients: their group delay says where in each frame they sit
+    return (0.3 * torch.sin(2 * torch.pi * (300 + 2000 * t) * t) + 0.5 * clicks)[None]
+
+
+def test_phase_loss_sees_polarity_and_delay_but_not_level():
+    real = _chirp()
+    n_fft, hop = DEFAULT_SPEC.n_fft, DEFAULT_SPEC.hop_length
+    assert float(phase_loss(real, real, n_fft, hop)) == pytest.approx(0.0, abs=1e-3)
+    assert float(phase_loss(0.5 * real, real, n_fft, hop)) == pytest.approx(0.0, abs=1e-3)
+    # a polarity flip turns every phase by pi (the phase term is 2) but keeps every phase difference
+    assert float(phase_loss(-real, real, n_fft, hop)) == pytest.approx(2.0, abs=0.05)
+    delayed = torch.roll(real, 24, dims=1)  # 1 ms late
+    assert float(phase_loss(delayed, real, n_fft, hop)) > 0.3
+
+
+def test_phase_loss_gradient_is_finite_on_silence():
+    fake = torch.zeros(1, 4096, requires_grad=True)
+    phase_loss(fake, _chirp(4096), DEFAULT_SPEC.n_fft, DEFAULT_SPEC.hop_length).backward()
+    assert torch.isfinite(fake.grad).all()

@@ -69,21 +69,31 @@ def test_resuming_a_run_for_another_spec_is_refused(corpus: Path, tmp_path: Path
         train_vocoder(_config(corpus, run_dir, max_steps=0, spec_name="mel48k"))
 
 
-def test_generator_overfits_a_fixed_batch():
+def _overfit(preset: str, steps: int = 30, phase_weight: float = 0.0) -> list[dict[str, torch.Tensor]]:
+    """Losses of ``steps`` spectral-only steps on one fixed batch (a tone and a noise burst)."""
     torch.manual_seed(0)
     spec = DEFAULT_SPEC
-    config = VocoderTrainConfig(data=("unused",), run_dir="unused", lr=2e-3, disc_start_step=10**9)
-    generator = Vocoder(vocoder_config("tiny", spec))
+    config = VocoderTrainConfig(
+        data=("unused",), run_dir="unused", lr=2e-3, disc_start_step=10**9, phase_weight=phase_weight
+    )
+    generator = Vocoder(vocoder_config(preset, spec))
     discs = VocoderDiscriminators(discriminator_config("tiny"), spec)
     opt_g = torch.optim.AdamW(generator.parameters(), lr=config.lr, betas=config.betas)
     opt_d = torch.optim.AdamW(discs.parameters(), lr=config.lr, betas=config.betas)
     step = VocoderGANStep(generator, discs, opt_g, opt_d, config, spec)
     segment = 24 * spec.hop_length
     wav = torch.from_numpy(np.stack([synth_clip("tone", 1)[:segment], synth_clip("burst", 2)[:segment]]))
-    history = [step(wav, step=i) for i in range(30)]
-    first, last = history[0], history[-1]
-    assert float(last["loss/mel_l1"]) < 0.6 * float(first["loss/mel_l1"])
-    assert float(last["loss/mrstft"]) < 0.8 * float(first["loss/mrstft"])
+    return [step(wav, step=i) for i in range(steps)]
+
+
+def test_generator_overfits_a_fixed_batch_and_the_magnitude_prior_learns_faster():
+    plain, prior = _overfit("tiny-vocos"), _overfit("tiny", phase_weight=1.0)
+    for history in (plain, prior):
+        first, last = history[0], history[-1]
+        assert float(last["loss/mel_l1"]) < 0.6 * float(first["loss/mel_l1"])
+        assert float(last["loss/mrstft"]) < 0.9 * float(first["loss/mrstft"])
+    assert float(prior[-1]["loss/mel_l1"]) < 0.5 * float(plain[-1]["loss/mel_l1"])
+    assert float(prior[-1]["loss/phase"]) < float(prior[0]["loss/phase"])
 
 
 def test_no_usable_audio_is_a_clear_error(tmp_path: Path):

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
-from v2a.audio.mel import mel_filterbank, stft_window
+from v2a.audio.mel import mel_to_magnitude, stft_window
 from v2a.audio.spec import DEFAULT_SPEC, AudioSpec
 from v2a.errors import InputError
-
-
-@functools.lru_cache(maxsize=8)
-def _inverse_filterbank(spec: AudioSpec, device: torch.device) -> torch.Tensor:
-    return torch.linalg.pinv(mel_filterbank(spec, device).double()).float()  # (F, n_mels)
-
-
-def mel_to_magnitude(mel: torch.Tensor, spec: AudioSpec = DEFAULT_SPEC) -> torch.Tensor:
-    """Least-squares STFT magnitude of a log-mel (pseudo-inverse of the filterbank, clipped at 0).
-
-    Args:
-        mel: (B, n_mels, T) log-mel.
-
-    Returns:
-        (B, n_fft // 2 + 1, T) non-negative magnitudes.
-    """
-    amp = torch.exp(mel.float())
-    return torch.matmul(_inverse_filterbank(spec, mel.device), amp).clamp(min=0.0)
 
 
 def griffin_lim(

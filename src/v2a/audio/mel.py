@@ -117,3 +117,21 @@ def log_mel(wav: torch.Tensor | np.ndarray, spec: AudioSpec = DEFAULT_SPEC) -> t
         mel = torch.matmul(mel_filterbank(spec, x.device), mag)  # (B, n_mels, T)
         out = torch.log(torch.clamp(mel, min=spec.log_floor))
     return out[0] if squeeze else out
+
+
+@functools.lru_cache(maxsize=8)
+def _inverse_filterbank(spec: AudioSpec, device: torch.device) -> torch.Tensor:
+    return torch.linalg.pinv(mel_filterbank(spec, device).double()).float()  # (F, n_mels)
+
+
+def mel_to_magnitude(mel: torch.Tensor, spec: AudioSpec = DEFAULT_SPEC) -> torch.Tensor:
+    """Least-squares STFT magnitude of a log-mel (pseudo-inverse of the filterbank, clipped at 0).
+
+    Args:
+        mel: (B, n_mels, T) log-mel.
+
+    Returns:
+        (B, n_fft // 2 + 1, T) non-negative magnitudes.
+    """
+    amp = torch.exp(mel.float())
+    return torch.matmul(_inverse_filterbank(spec, mel.device), amp).clamp(min=0.0)

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from v2a.audio.mel import mel_to_magnitude
 from v2a.audio.spec import DEFAULT_SPEC, AudioSpec, get_spec
 from v2a.errors import InputError
 from v2a.model.checkpoint import check_audio_spec, load_checkpoint
 
 CHECKPOINT_KIND = "vocoder"
+PHASE_HEADS = ("angle", "complex")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class VocoderConfig:
         kernel_size: depthwise convolution width in frames (odd).
         head_n_fft: FFT size of the iSTFT head; 0 means the spec's n_fft.
         layer_scale_init: initial per-channel residual scale (small keeps deep stacks stable early on).
+        phase_head: ``angle`` (Vocos) or ``complex`` (real + imaginary part per bin; see ``ISTFTHead``).
+        magnitude_prior: predict the log-magnitude as a correction to the mel's least-squares magnitude.
     """
 
     spec_name: str = DEFAULT_SPEC.name
@@ -43,6 +47,8 @@ class VocoderConfig:
     kernel_size: int = 7
     head_n_fft: int = 0
     layer_scale_init: float = 0.125
+    phase_head: str = "angle"
+    magnitude_prior: bool = False
 
     @property
     def spec(self) -> AudioSpec:
@@ -81,9 +87,11 @@ def vocoder_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> Voco
     Raises:
         InputError: unknown preset name.
     """
+    improved = {"phase_head": "complex", "magnitude_prior": True}
     presets = {
-        "tiny": VocoderConfig(spec_name=spec.name),
-        "base": VocoderConfig(spec_name=spec.name, dim=512, intermediate_dim=1536, num_layers=8),
+        "tiny": VocoderConfig(spec_name=spec.name, **improved),
+        "base": VocoderConfig(spec_name=spec.name, dim=512, intermediate_dim=1536, num_layers=8, **improved),
+        "tiny-vocos": VocoderConfig(spec_name=spec.name),  # the plain Vocos head: the ablation baseline
     }
     if preset not in presets:
         raise InputError(f"unknown vocoder preset {preset!r}; known: {sorted(presets)}")
@@ -158,44 +166,81 @@ class ConvNeXtBackbone(nn.Module):
 
 
 class ISTFTHead(nn.Module):
-    """Predicts log-magnitude and phase of each STFT bin; the inverse STFT makes the waveform."""
+    """Predicts the STFT of the waveform (magnitude and phase per bin); the inverse STFT makes the waveform.
 
-    def __init__(self, *, dim: int, n_fft: int, hop_length: int):
+    Two phase parametrisations: ``angle`` (Vocos: one angle per bin, used through cos and sin) and
+    ``complex`` (a real and an imaginary part per bin, normalised to unit length: the phase is their
+    angle, which has no wrap-around for the network to learn; Ai & Ling, "APNet", 2023).
+    With ``magnitude_prior`` the log-magnitude is predicted as a correction to the least-squares magnitude
+    of the mel itself (the filterbank's pseudo-inverse, as in FreeV, Lv et al. 2024): the network starts
+    from the right spectral envelope and spends its capacity on phase and fine structure.
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        n_fft: int,
+        hop_length: int,
+        phase: str = "angle",
+        prior_spec: AudioSpec | None = None,
+    ):
         super().__init__()
+        if phase not in PHASE_HEADS:
+            raise InputError(f"unknown vocoder phase head {phase!r}; known: {PHASE_HEADS}")
         self.n_fft = n_fft
         self.hop_length = hop_length
-        self.proj = nn.Linear(dim, n_fft + 2)
+        self.phase = phase
+        self.prior_spec = prior_spec
+        bins = n_fft // 2 + 1
+        self.proj = nn.Linear(dim, bins * (2 if phase == "angle" else 3))
+        if prior_spec is not None:  # start exactly at the prior: the log-magnitude correction begins at 0
+            with torch.no_grad():
+                self.proj.weight[:bins].zero_()
+                self.proj.bias[:bins].zero_()
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
 
-    def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Magnitude and phase, each (B, F, T) with F = n_fft // 2 + 1, from backbone features (B, T, D)."""
-        x = self.proj(x).transpose(1, 2).float()  # (B, T, n_fft + 2) -> (B, n_fft + 2, T)
-        log_mag, phase = x.chunk(2, dim=1)  # (B, F, T) each
+    def spectrum(self, x: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, F, T) complex spectrum, F = n_fft // 2 + 1, from backbone features (B, T, D).
+
+        Args:
+            x: backbone features.
+            mel: (B, n_mels, T) the input log-mel; needed when the head has a magnitude prior.
+        """
+        bins = self.n_fft // 2 + 1
+        x = self.proj(x).transpose(1, 2).float()  # (B, T, k * F) -> (B, k * F, T)
+        log_mag = x[:, :bins]
+        if self.phase == "angle":
+            angle = x[:, bins:]
+            real, imag = torch.cos(angle), torch.sin(angle)
+        else:
+            real, imag = x[:, bins : 2 * bins], x[:, 2 * bins :]
+            norm = torch.rsqrt(real.square() + imag.square() + 1e-8)
+            real, imag = real * norm, imag * norm
+        if self.prior_spec is not None:
+            assert mel is not None, "a head with a magnitude prior needs the mel"
+            prior = mel_to_magnitude(mel, self.prior_spec).clamp(min=self.prior_spec.log_floor)
+            log_mag = log_mag + torch.log(prior)
         # safeguard: exp of an untrained projection can overflow; 100 is far above any real magnitude
         mag = torch.exp(log_mag).clamp(max=1e2)
-        return mag, phase
+        return torch.complex(mag * real, mag * imag)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, D) -> (B, S) waveform, S = (T - 1) * hop."""
-        mag, phase = self.spectrum(x)
-        return istft(mag, phase, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window)
+        return istft(self.spectrum(x, mel), n_fft=self.n_fft, hop_length=self.hop_length, window=self.window)
 
 
-def istft(
-    mag: torch.Tensor, phase: torch.Tensor, *, n_fft: int, hop_length: int, window: torch.Tensor
-) -> torch.Tensor:
-    """Centred inverse STFT of a polar spectrum, in float32.
+def istft(spec: torch.Tensor, *, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """Centred inverse STFT of a complex spectrum, in float32.
 
     Args:
-        mag: (B, F, T) magnitudes, F = n_fft // 2 + 1.
-        phase: (B, F, T) phases in radians.
+        spec: (B, F, T) complex spectrum, F = n_fft // 2 + 1.
         n_fft: FFT size; hop_length: hop in samples; window: (n_fft,) synthesis window.
 
     Returns:
         (B, S) waveform with S = (T - 1) * hop_length.
     """
-    with torch.autocast(device_type=mag.device.type, enabled=False):
-        spec = torch.polar(mag.float(), phase.float())  # (B, F, T) complex
+    with torch.autocast(device_type=spec.device.type, enabled=False):
         length = (spec.shape[-1] - 1) * hop_length
         if length == 0:  # one frame spans no hop: an empty waveform (torch.istft cannot make one)
             return spec.real.new_zeros(spec.shape[0], 0)
@@ -219,7 +264,15 @@ class Vocoder(nn.Module):
         self.config = config
         self.spec = spec
         self.backbone = ConvNeXtBackbone(config, spec.n_mels)
-        self.head = ISTFTHead(dim=config.dim, n_fft=config.n_fft, hop_length=spec.hop_length)
+        if config.magnitude_prior and config.n_fft != spec.n_fft:
+            raise InputError(f"a vocoder magnitude prior needs head_n_fft = the spec's n_fft ({spec.n_fft})")
+        self.head = ISTFTHead(
+            dim=config.dim,
+            n_fft=config.n_fft,
+            hop_length=spec.hop_length,
+            phase=config.phase_head,
+            prior_spec=spec if config.magnitude_prior else None,
+        )
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Waveform from log-mel frames.
@@ -231,7 +284,7 @@ class Vocoder(nn.Module):
             (B, S) waveform at ``spec.sample_rate``, S = (T - 1) * hop.
         """
         assert mel.dim() == 3 and mel.shape[1] == self.spec.n_mels, f"{mel.shape=} {self.spec.n_mels=}"
-        return self.head(self.backbone(mel))
+        return self.head(self.backbone(mel), mel)
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:

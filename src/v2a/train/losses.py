@@ -143,3 +143,49 @@ def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor], *, kind: str
 def _check_kind(kind: str) -> None:
     if kind not in ADVERSARIAL_KINDS:
         raise ValueError(f"unknown adversarial loss {kind!r}; known: {ADVERSARIAL_KINDS}")
+
+
+def phase_loss(fake: torch.Tensor, real: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Magnitude-weighted phase distance between two waveforms: phase, group delay, instantaneous frequency.
+
+    Each term is ``1 - cos(difference)`` of an angle, computed through unit complex numbers, so it needs
+    no unwrapping and has no singular gradient at silent bins (APNet's anti-wrapping losses, Ai & Ling 2023,
+    in cosine form). The angles compared are the phase of every bin, its difference to the next bin in
+    frequency (group delay: where in the frame the energy sits) and to the next frame in time
+    (instantaneous frequency). Bins are weighted by the reference's magnitude, so silence counts for nothing.
+
+    Args:
+        fake: (B, S) generated waveform.
+        real: (B, S) reference waveform.
+        n_fft: STFT size; hop: STFT hop (use the vocoder's own, so frames line up with its head).
+
+    Returns:
+        Scalar in [0, 2] per term, summed over the three terms.
+    """
+    assert fake.shape == real.shape, f"{fake.shape=} {real.shape=}"
+    with torch.autocast(device_type=fake.device.type, enabled=False):
+        window = torch.hann_window(n_fft, periodic=True, device=fake.device)
+        specs = [
+            torch.stft(
+                w.float(), n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True
+            )
+            for w in (fake, real)
+        ]
+        weight = specs[1].abs()
+        weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp(min=1e-8)
+        units = [s * torch.rsqrt(s.real.square() + s.imag.square() + 1e-10) for s in specs]
+        total = fake.new_zeros(())
+        for f, r, w in (
+            (units[0], units[1], weight),  # phase
+            (_step(units[0], 1), _step(units[1], 1), weight[:, 1:]),  # group delay
+            (_step(units[0], 2), _step(units[1], 2), weight[:, :, 1:]),  # instantaneous frequency
+        ):
+            agreement = (f * r.conj()).real  # cos of the angle difference where both are unit length
+            total = total + (w * (1.0 - agreement)).mean()
+        return total
+
+
+def _step(unit: torch.Tensor, dim: int) -> torch.Tensor:
+    """Unit complex of the angle difference between neighbours along ``dim`` (1: frequency, 2: time)."""
+    n = unit.shape[dim]
+    return unit.narrow(dim, 1, n - 1) * unit.narrow(dim, 0, n - 1).conj()

@@ -62,6 +62,7 @@ from v2a.train.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
     mel_l1_loss,
+    phase_loss,
     stft_resolutions,
 )
 
@@ -89,6 +90,8 @@ class VocoderTrainConfig:
         disc_start_step: step at which the discriminators begin (before it only spectral losses train).
         adversarial: ``hinge`` or ``lsgan``.
         mel_weight, stft_weight, adv_weight, fm_weight: loss weights (HiFi-GAN's 45 / - / 1 / 2 scale).
+        phase_weight: weight of the phase, group-delay and instantaneous-frequency loss at the vocoder's
+            own STFT (``losses.phase_loss``; 0: off).
         mrd_weight: weight of the resolution discriminators relative to the period ones.
         grad_clip: max gradient norm (per network).
         ema_decay: EMA of the generator weights (None: off); the release uses the EMA weights.
@@ -118,6 +121,7 @@ class VocoderTrainConfig:
     adversarial: str = "hinge"
     mel_weight: float = 45.0
     stft_weight: float = 2.0
+    phase_weight: float = 0.0
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     mrd_weight: float = 1.0
@@ -164,6 +168,7 @@ class VocoderGANStep:
         self.opt_g, self.opt_d = opt_g, opt_d
         self.config, self.spec = config, spec
         self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions(spec))
+        self.phase_fft = unwrap(generator).config.n_fft
 
     def _weights(self) -> dict[str, float]:
         return {"mpd": 1.0, "mrd": self.config.mrd_weight}
@@ -210,6 +215,10 @@ class VocoderGANStep:
             loss_stft = self.stft_loss(fake, wav)
             loss_g = cfg.mel_weight * loss_mel + cfg.stft_weight * loss_stft
             out["loss/mel_l1"], out["loss/mrstft"] = loss_mel.detach(), loss_stft.detach()
+            if cfg.phase_weight:
+                loss_phase = phase_loss(fake, wav, self.phase_fft, self.spec.hop_length)
+                out["loss/phase"] = loss_phase.detach()
+                loss_g = loss_g + cfg.phase_weight * loss_phase
             if gan:
                 # real features are constant targets here: no graph, no wasted weight gradients
                 with torch.no_grad(), autocast(device, bf16=cfg.bf16):
