@@ -182,7 +182,12 @@ class FoleyPipeline:
     def video_features(self, video: str | os.PathLike, start_s: float, duration_s: float) -> ClipFeatures:
         """Semantic (8 fps) and sync (25 fps) features of a window of a video, times from the window start."""
         semantic = self.semantic_encoder.encode_video(video, start_s=start_s, duration_s=duration_s)
-        sync = self.sync_encoder.encode_video(video)
+        # read only the window, plus enough before it that its first frames see their motion context
+        margin_s = (self.sync_encoder.config.receptive_frames + 2) / self.sync_encoder.config.fps
+        lead_s = min(start_s, margin_s)
+        sync = self.sync_encoder.encode_video(
+            video, start_s=start_s - lead_s, duration_s=duration_s + lead_s + margin_s
+        )
         keep = (sync.times_s >= start_s - 1e-6) & (sync.times_s < start_s + duration_s - 1e-6)
         if not keep.any():
             keep[int(np.argmin(np.abs(sync.times_s - start_s)))] = True

@@ -283,3 +283,15 @@ def test_bundled_estimator_recovers_shifts_of_the_sample_video(tmp_path, sample_
             tmp_path / f"s{shift}.mp4", frames, fps=25.0, audio=_delay(wav, shift), sample_rate=SR
         )
         assert estimate_offset(path).offset_s == pytest.approx(shift, abs=0.1), shift
+
+
+def test_a_window_of_a_file_reads_only_that_window_and_matches_a_full_read(sample_video):
+    encoder = SyncEncoder.from_checkpoint()
+    full = encoder.encode_video(sample_video)
+    lead = (encoder.config.receptive_frames + 2) / encoder.config.fps
+    part = encoder.encode_video(sample_video, start_s=2.0 - lead, duration_s=2.0 + 2 * lead)
+    inner = (part.times_s >= 2.0 - 1e-6) & (part.times_s < 4.0 - 1e-6)
+    assert part.times_s[0] == pytest.approx(2.0 - lead, abs=0.021)  # times stay on the video timeline
+    assert inner.sum() == 50 and len(part) < len(full) / 2
+    same = np.isin(np.round(full.times_s, 3), np.round(part.times_s[inner], 3))
+    np.testing.assert_allclose(part.features[inner], full.features[same], atol=2e-3)

@@ -425,8 +425,15 @@ class SyncEncoder:
 
     # -- features --
 
-    def motion(self, video: str | os.PathLike | np.ndarray, *, times_s: np.ndarray | None = None) -> Motion:
-        """The motion track of a video file, or of (T, H, W, 3) uint8 frames already at 25 fps."""
+    def motion(
+        self,
+        video: str | os.PathLike | np.ndarray,
+        *,
+        times_s: np.ndarray | None = None,
+        start_s: float = 0.0,
+        duration_s: float | None = None,
+    ) -> Motion:
+        """The motion track of a video file (or of a window of it), or of (T, H, W, 3) uint8 frames at 25 fps."""
         if isinstance(video, np.ndarray):
             if len(video) == 0:
                 raise InputError("video frames: got an empty array, need at least one frame")
@@ -434,7 +441,7 @@ class SyncEncoder:
                 return motion_from_frames(video, times_s, spec=self.config.motion)
             except ValueError as exc:
                 raise InputError(f"video frames: {exc}") from None
-        return video_motion(video, spec=self.config.motion)
+        return video_motion(video, spec=self.config.motion, start_s=start_s, duration_s=duration_s)
 
     @torch.inference_mode()
     def video_embeddings(self, motion: np.ndarray) -> torch.Tensor:
@@ -469,7 +476,12 @@ class SyncEncoder:
         return SyncFeatures(feats, motion.times_s, motion.fps)
 
     def encode_video(
-        self, video: str | os.PathLike | np.ndarray, *, times_s: np.ndarray | None = None
+        self,
+        video: str | os.PathLike | np.ndarray,
+        *,
+        times_s: np.ndarray | None = None,
+        start_s: float = 0.0,
+        duration_s: float | None = None,
     ) -> SyncFeatures:
         """Per-frame sync features at 25 fps on the video timeline (the generator's sync condition).
 
@@ -477,6 +489,9 @@ class SyncEncoder:
             video: a video file (read by timestamp at 25 fps, any source rate) or (T, H, W, 3) uint8
                 RGB frames already at 25 fps.
             times_s: (T,) times of the given frames (default ``arange(T) / 25``); ignored for files.
+            start_s, duration_s: for files, the window to read (only it is decoded); times stay on the
+                video timeline. The first frame of a window has no previous frame, so read a little
+                before the span you need (``receptive_frames / fps``) for features equal to a full read.
 
         Returns:
             The features and their times.
@@ -484,7 +499,7 @@ class SyncEncoder:
         Raises:
             InputError: an unreadable video or malformed frames.
         """
-        return self.encode_motion(self.motion(video, times_s=times_s))
+        return self.encode_motion(self.motion(video, times_s=times_s, start_s=start_s, duration_s=duration_s))
 
     # -- offsets --
 
