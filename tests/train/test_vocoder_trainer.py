@@ -11,6 +11,7 @@ import pytest
 import torch
 from audio_corpus import synth_clip
 
+from v2a.audio.mel import log_mel
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.audio.vocoder import Vocoder, vocoder_config
 from v2a.errors import InputError
@@ -130,3 +131,28 @@ def test_two_process_ddp_run_on_cpu_trains_and_resumes(corpus: Path, tmp_path: P
     assert load_train_state(run_dir / "last")["step"] == 4
     steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "loss/mel_l1" in r]
     assert steps == [1, 2, 3, 4]  # only rank 0 writes: one record per step
+
+
+def test_codec_round_trip_inputs_replace_the_chosen_share_of_rows():
+    from v2a.audio.bundled import default_codec
+
+    spec = DEFAULT_SPEC
+    codec = default_codec()
+    wav = torch.from_numpy(
+        np.stack([synth_clip(k, i)[: 48 * spec.hop_length] for i, k in enumerate(("tone", "burst"))])
+    )
+    mel = log_mel(wav, spec)
+    generator = Vocoder(vocoder_config("tiny", spec))
+    discs = VocoderDiscriminators(discriminator_config("tiny"), spec)
+    opt = torch.optim.AdamW(generator.parameters())
+
+    def inputs(prob: float) -> torch.Tensor:
+        config = VocoderTrainConfig(data=("unused",), run_dir="unused", codec_prob=prob)
+        return VocoderGANStep(generator, discs, opt, opt, config, spec, codec)._vocoder_input(mel)
+
+    assert torch.equal(inputs(0.0), mel)
+    decoded = inputs(1.0)
+    expected = codec.decode(codec.encode(mel), num_frames=mel.shape[-1])
+    torch.testing.assert_close(decoded, expected)
+    assert 0.1 < float((decoded - mel).abs().mean()) < 1.5  # a real, lossy reconstruction of the same sound
+    assert not decoded.is_inference()  # usable as an input to a training step

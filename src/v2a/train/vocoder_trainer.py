@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from v2a.audio.bundled import default_codec
+from v2a.audio.codec import Codec
 from v2a.audio.griffinlim import griffin_lim
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
@@ -92,6 +94,10 @@ class VocoderTrainConfig:
         mel_weight, stft_weight, adv_weight, fm_weight: loss weights (HiFi-GAN's 45 / - / 1 / 2 scale).
         phase_weight: weight of the phase, group-delay and instantaneous-frequency loss at the vocoder's
             own STFT (``losses.phase_loss``; 0: off).
+        codec_checkpoint: a released codec; with it, a ``codec_prob`` share of the crops reach the vocoder
+            as codec reconstructions of their mel (what the generator's latents decode to) while the
+            targets stay the real audio, so the vocoder learns to render the codec's mels cleanly.
+            ``bundled`` means the codec that ships with Foley.
         mrd_weight: weight of the resolution discriminators relative to the period ones.
         grad_clip: max gradient norm (per network).
         ema_decay: EMA of the generator weights (None: off); the release uses the EMA weights.
@@ -122,6 +128,8 @@ class VocoderTrainConfig:
     mel_weight: float = 45.0
     stft_weight: float = 2.0
     phase_weight: float = 0.0
+    codec_checkpoint: str | None = None
+    codec_prob: float = 0.5
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     mrd_weight: float = 1.0
@@ -153,6 +161,7 @@ class VocoderGANStep:
         opt_g, opt_d: their optimisers.
         config: loss weights and switches.
         spec: the AudioSpec of the mels.
+        codec: the codec whose reconstructions some inputs are (see ``codec_checkpoint``), or None.
     """
 
     def __init__(
@@ -163,12 +172,26 @@ class VocoderGANStep:
         opt_d: torch.optim.Optimizer,
         config: VocoderTrainConfig,
         spec: AudioSpec,
+        codec: Codec | None = None,
     ):
         self.generator, self.discriminators = generator, discriminators
         self.opt_g, self.opt_d = opt_g, opt_d
         self.config, self.spec = config, spec
         self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions(spec))
         self.phase_fft = unwrap(generator).config.n_fft
+        self.codec = codec
+
+    def _vocoder_input(self, mel: torch.Tensor) -> torch.Tensor:
+        """The mels the vocoder reads: a ``codec_prob`` share of the rows replaced by codec round trips."""
+        if self.codec is None or self.config.codec_prob <= 0:
+            return mel
+        pick = torch.rand(mel.shape[0], device=mel.device) < self.config.codec_prob
+        if not pick.any():
+            return mel
+        decoded = self.codec.decode(self.codec.encode(mel[pick]), num_frames=mel.shape[-1]).clone()
+        out = mel.clone()
+        out[pick] = decoded.to(out.dtype)
+        return out
 
     def _weights(self) -> dict[str, float]:
         return {"mpd": 1.0, "mrd": self.config.mrd_weight}
@@ -188,7 +211,7 @@ class VocoderGANStep:
         gan = step >= cfg.disc_start_step
         out: dict[str, torch.Tensor] = {}
         with autocast(device, bf16=cfg.bf16):
-            fake = self.generator(mel)  # (B, S)
+            fake = self.generator(self._vocoder_input(mel))  # (B, S)
         assert fake.shape == wav.shape, f"{fake.shape=} {wav.shape=}"
         fake = fake.float()
 
@@ -298,7 +321,11 @@ def _check_config(cfg: VocoderTrainConfig) -> None:
     vocoder_config(cfg.preset)
     if cfg.adversarial not in ("hinge", "lsgan"):
         raise InputError(f"--adversarial must be hinge or lsgan, got {cfg.adversarial!r}")
-    check_settings(cfg, what="vocoder training")
+    check_settings(
+        cfg,
+        what="vocoder training",
+        extra={"codec_prob": 0 <= cfg.codec_prob <= 1, "phase_weight": cfg.phase_weight >= 0},
+    )
 
 
 def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
@@ -319,7 +346,8 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
     run = _build(cfg, ctx, spec, run_dir)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
     rng = seed_run(cfg.seed, ctx, run.step)
-    step_fn = VocoderGANStep(run.generator, run.discriminators, run.opt_g, run.opt_d, cfg, spec)
+    codec = _load_codec(cfg.codec_checkpoint, spec, ctx.device)
+    step_fn = VocoderGANStep(run.generator, run.discriminators, run.opt_g, run.opt_d, cfg, spec, codec)
     val_batch = None
     if val_data is not None and len(val_data):
         val_batch = torch.from_numpy(val_data.fixed_batch(cfg.val_clips)).to(ctx.device)
@@ -353,6 +381,14 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
         show=("loss/mel_l1", "loss/mrstft"),
     )
     return run_dir / RELEASE
+
+
+def _load_codec(path: str | None, spec: AudioSpec, device: torch.device) -> Codec | None:
+    """The codec of ``codec_checkpoint`` (``bundled``: the shipped one) on ``device``, or None."""
+    if path is None:
+        return None
+    codec = default_codec(spec=spec) if path == "bundled" else Codec.from_checkpoint(path, spec=spec)
+    return codec.to(device).eval()
 
 
 def _build(cfg: VocoderTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Path) -> _Run:
