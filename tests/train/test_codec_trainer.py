@@ -137,3 +137,20 @@ def test_two_process_ddp_run_on_cpu(corpus: Path, tmp_path: Path):
         assert done.returncode == 0, done.stderr[-2000:]
     assert load_train_state(run_dir / "last")["step"] == 3
     assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "loss/mel_l1" in r] == [1, 2, 3]
+
+
+def test_decoder_only_run_keeps_the_latent_space_of_the_codec_it_starts_from(corpus: Path, tmp_path: Path):
+    from v2a.audio.bundled import default_codec
+
+    run_dir = tmp_path / "run"
+    release = train_codec(_config(corpus, run_dir, max_steps=3, decoder_from="bundled", lr=1e-3))
+    start, tuned = default_codec(), Codec.from_checkpoint(release)
+    assert tuned.config == start.config
+    for name, value in start.state_dict().items():
+        same = torch.equal(tuned.state_dict()[name], value)
+        assert same == (not name.startswith("decoder.")), name  # encoder + statistics frozen, decoder moved
+    mel = log_mel(torch.from_numpy(synth_clip("burst", 3)[: whole_hops(0.5, DEFAULT_SPEC)]), DEFAULT_SPEC)
+    torch.testing.assert_close(tuned.encode(mel), start.encode(mel))  # the generator's latents are unchanged
+    # resuming keeps the encoder frozen too
+    release = train_codec(_config(corpus, run_dir, max_steps=4, decoder_from="bundled", lr=1e-3))
+    torch.testing.assert_close(Codec.from_checkpoint(release).encode(mel), start.encode(mel))

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from v2a.audio.bundled import default_codec
 from v2a.audio.codec import CHECKPOINT_KIND, Codec, CodecConfig, codec_config
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
@@ -88,6 +89,9 @@ class CodecTrainConfig:
         checkpoint_minutes: save ``last`` and ``release`` this often (and always at the end).
         log_every: steps between metric records.
         val_clips: held-out crops (of 2 s) scored at each checkpoint.
+        decoder_from: a released codec (``bundled``: the shipped one) to start from with its encoder and
+            latent statistics frozen: only the decoder trains, so the normalised latent space, and every
+            generator trained on it, stays valid while reconstructions improve.
         stats_clips: training crops (of ``segment_seconds``) whose latents give the stored normalisation
             statistics.
         seed: base seed (offset by rank and step).
@@ -109,6 +113,7 @@ class CodecTrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.01
     kl_weight: float = 1e-3
+    decoder_from: str | None = None
     grad_clip: float = 1.0
     ema_decay: float | None = 0.999
     max_minutes: float | None = None
@@ -320,9 +325,19 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
             log.info("resuming with the checkpoint's architecture %s", saved_config)
         model_config = saved_config
 
+    if cfg.decoder_from is not None:
+        start = _frozen_encoder_start(cfg.decoder_from, spec)
+        model_config = start.config if state is None else model_config
     model = Codec(model_config).to(ctx.device)
+    if cfg.decoder_from is not None:
+        if state is None:
+            model.load_state_dict(start.state_dict())
+        model.encoder.requires_grad_(False)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg.lr,
+        betas=cfg.betas,
+        weight_decay=cfg.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
@@ -342,6 +357,11 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
     return _Run(ctx, spec, model_config, model, optimizer, scheduler, ema, step)
 
 
+def _frozen_encoder_start(path: str, spec: AudioSpec) -> Codec:
+    """The released codec a decoder-only run starts from (``bundled``: the shipped one)."""
+    return default_codec(spec=spec) if path == "bundled" else Codec.from_checkpoint(path, spec=spec)
+
+
 def _save(
     run: _Run,
     cfg: CodecTrainConfig,
@@ -354,10 +374,13 @@ def _save(
     if not run.ctx.is_main:
         return
     model = unwrap(run.model)
-    # a copy: the EMA keeps averaging the live buffers, which must stay at their neutral values
+    # a copy: the EMA keeps averaging the live buffers, which stay at their neutral (or frozen) values
     release = copy.deepcopy(run.ema.model if run.ema is not None else model).eval()
-    mean, std = latent_statistics(release, stats_batch)
-    release.set_latent_stats(mean, std)
+    if cfg.decoder_from is None:
+        mean, std = latent_statistics(release, stats_batch)
+        release.set_latent_stats(mean, std)
+    else:  # the frozen encoder's statistics (loaded with its weights) define the latent space: keep them
+        mean, std = release.latent_mean, release.latent_std
     record = {"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())}
     if val_batch is not None:
         record.update(_validate(release, val_batch))
