@@ -70,6 +70,12 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--cfg", type=float, default=3.0)
+    parser.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
+    parser.add_argument(
+        "--negative-only",
+        action="store_true",
+        help="only the negative-prompt measurement (no ours/shuffled sets)",
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -80,7 +86,12 @@ def main() -> None:
     scorer = Scorer(EvalOptions(metrics=("class",)))
     classifier = scorer.classifier
     sr = pipe.sample_rate
-    common = dict(num_inference_steps=args.steps, guidance_scale=args.cfg, progress=False)
+    common = dict(
+        num_inference_steps=args.steps,
+        guidance_scale=args.cfg,
+        text_guidance_scale=args.cfg_text,
+        progress=False,
+    )
     seconds, masses = [], []
     for i, row in enumerate(rows):
         stem = Path(row.video).stem
@@ -88,7 +99,7 @@ def main() -> None:
         res = pipe(row.video, num_waveforms_per_prompt=args.variants, seed=0, **common)
         if i > 0:
             seconds.append(time.perf_counter() - t0)
-        for wav, seed in zip(res.waveforms, res.seeds, strict=True):
+        for wav, seed in zip(res.waveforms if not args.negative_only else [], res.seeds, strict=False):
             _save(
                 args.out / "ours",
                 f"{stem}.{seed}",
@@ -96,9 +107,10 @@ def main() -> None:
                 sr,
                 {"seed": seed, "cost": _cost(res, res.duration_s)},
             )
-        other = rows[(i + 1) % len(rows)]
-        shuf = pipe(other.video, duration=row.duration_s, seed=0, **common)
-        _save(args.out / "shuffled", f"{stem}.0", shuf.waveforms[0], sr, {"seed": 0})
+        if not args.negative_only:
+            other = rows[(i + 1) % len(rows)]
+            shuf = pipe(other.video, duration=row.duration_s, seed=0, **common)
+            _save(args.out / "shuffled", f"{stem}.0", shuf.waveforms[0], sr, {"seed": 0})
         negative = negative_label(row, classifier.labels)
         if negative is None:
             continue
@@ -125,6 +137,7 @@ def main() -> None:
         "variants": args.variants,
         "steps": args.steps,
         "cfg": args.cfg,
+        "cfg_text": args.cfg_text if args.cfg_text is not None else args.cfg,
         "threads": args.threads,
         "seconds_per_clip_2_variants_median": float(np.median(seconds)) if seconds else None,
         "negative_prompt_clips": len(masses),
@@ -133,7 +146,8 @@ def main() -> None:
         "neg_mass_cut": (before - after) / before if before > 0 else None,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "generate_foley_world.json").write_text(json.dumps(summary, indent=2))
+    name = "generate_foley_world" + (f"_cfgtext{args.cfg_text:g}" if args.cfg_text is not None else "")
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
 

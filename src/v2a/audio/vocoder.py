@@ -81,8 +81,10 @@ class VocoderConfig:
 def vocoder_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> VocoderConfig:
     """A named size preset for ``spec``.
 
-    Presets: ``tiny`` (the default: 2.8 M parameters, about 200x real time on 2 CPU cores at 24 kHz),
-    ``base`` (Vocos-base size, 13.5 M parameters, for GPU training and GPU or many-core inference).
+    Presets: ``tiny`` (the default: 3.0 M parameters, about 200x real time on 2 CPU cores at 24 kHz),
+    ``base`` (Vocos-base size, 13.8 M parameters, for GPU training and GPU or many-core inference); both
+    with the magnitude prior and the complex phase output. ``tiny-vocos`` is ``tiny`` with the plain Vocos
+    head (the ablation baseline, and the architecture of checkpoints trained before the prior existed).
 
     Raises:
         InputError: unknown preset name.
