@@ -28,6 +28,9 @@ $(INSTALL_STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --quiet -e '.[dev,speech]'
 	# aisfx ships the SFX embedding weights; its metadata pins old librosa/numpy that v2a never imports
 	$(PIP) install --quiet --no-deps aisfx==0.1.2
+	# mediapipe ships the face mesh for dialogue timing; its metadata pins numpy<2/protobuf<5, which the graph API
+	# v2a uses does not need (see pyproject.toml); no wheels for Python >= 3.13
+	$(PIP) install --quiet --no-deps "mediapipe==0.10.21; python_version < '3.13'"
 	touch $@
 
 $(APT_STAMP): | $(PY)

@@ -96,6 +96,23 @@ def test_a_variant_depends_only_on_its_seed(pipe, made, sample_video):
     assert np.abs(again.waveforms[1] - res.waveforms[1]).mean() > 1e-3
 
 
+def test_a_transcript_is_spoken_at_its_cue_times_over_the_ducked_sound(pipe, made, sample_video):
+    res, _ = made
+    srt = "1\n00:00:02,000 --> 00:00:04,500\nThe ball keeps bouncing on the floor.\n"
+    spoken = pipe(
+        sample_video, transcript=srt, seed=5, num_inference_steps=STEPS, watermark=False, progress=False
+    )
+    assert "dialogue" in spoken.timings and spoken.waveforms.shape == res.waveforms[:1].shape
+    plain = pipe(sample_video, seed=5, num_inference_steps=STEPS, watermark=False, progress=False)
+
+    def rms(wav: np.ndarray, a: float, b: float) -> float:
+        return float(np.sqrt(np.mean(wav[int(a * SR) : int(b * SR)] ** 2)))
+
+    added = spoken.waveforms[0] - plain.waveforms[0]
+    assert rms(added, 2.1, 4.0) > 3 * rms(added, 5.5, 8.0)  # the speech sits in its cue
+    assert rms(spoken.waveforms[0], 2.1, 4.0) > rms(plain.waveforms[0], 2.1, 4.0)
+
+
 def test_unmarked_only_when_asked_and_then_not_claimed(pipe, made, sample_video, tmp_path, caplog):
     res = pipe(
         sample_video, seed=5, num_inference_steps=STEPS, watermark=False, out_dir=tmp_path, progress=False
@@ -155,6 +172,7 @@ def test_a_long_video_is_generated_whole_and_a_span_lands_at_its_time(pipe, tmp_
         ({"method": "rk4"}, "unknown sampler"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"duration": 0.01}, "duration"),
+        ({"transcript": "1\n00:00:0x,000 --> 00:00:03,000\nHi\n"}, "SRT transcript line 2"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(pipe, sample_video, kwargs, message):

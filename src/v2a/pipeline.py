@@ -34,6 +34,7 @@ from tqdm import tqdm
 from v2a.audio.bundled import bundle_path, default_codec, default_vocoder
 from v2a.audio.codec import Codec
 from v2a.audio.vocoder import Vocoder
+from v2a.dialogue import dialogue_track, mix_dialogue, parse_transcript
 from v2a.encoders.semantic import SemanticEncoder, fit_image
 from v2a.encoders.sync import SyncEncoder
 from v2a.encoders.text import TextEncoder
@@ -93,7 +94,8 @@ class GenerationResult:
         start_s: where the generated span starts on the video timeline.
         duration_s: its length.
         watermarked: whether the mark was embedded.
-        timings: seconds per stage (``encode``, ``sample``, ``decode``, ``watermark``, ``write``, ``total``).
+        timings: seconds per stage (``encode``, ``sample``, ``decode``, ``dialogue`` when a transcript is
+            given, ``watermark``, ``write``, ``total``).
     """
 
     waveforms: np.ndarray
@@ -251,7 +253,9 @@ class FoleyPipeline:
         _check_sampling(num_inference_steps, guidance_scale, text_guidance_scale, method, output_format)
         if video is not None and image is not None:
             raise InputError("give a video or an image, not both")
-        prompt = _with_transcript(prompt, transcript)
+        dialogue = transcript is not None and bool(transcript.strip())
+        if dialogue:
+            parse_transcript(transcript)  # a malformed SRT/VTT fails before any generation
         stem = (
             Path(video).stem
             if video is not None
@@ -300,6 +304,16 @@ class FoleyPipeline:
         wavs = self.vocoder.decode(mel).float().cpu().numpy()
         wavs = np.stack([_fit_length(_normalise(w), num_samples) for w in wavs])
         timings["decode"] = time.perf_counter() - t0
+
+        if (
+            dialogue
+        ):  # the lines spoken over the sound, timed to the visible mouths, the sound ducked under them
+            t0 = time.perf_counter()
+            speech = dialogue_track(
+                video, transcript, start_s=start_s, duration_s=duration_s, sample_rate=self.sample_rate
+            )
+            wavs = mix_dialogue(wavs, speech, self.sample_rate)
+            timings["dialogue"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         if watermark:
@@ -350,7 +364,9 @@ def generate(
         negative_prompt: what should not be heard (the unconditional branch of guidance carries it).
         checkpoint: generator checkpoint folder (None: the bundled default).
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
-        **kwargs: ``image``, ``transcript``, ``num_inference_steps`` (8), ``guidance_scale`` (video, 3),
+        **kwargs: ``image``, ``transcript`` (the words spoken: plain text, one line per utterance, timed to
+            the visible mouths, or SRT/WebVTT spoken at its cue times; synthesised and mixed over the
+            sound, which is ducked under it), ``num_inference_steps`` (8), ``guidance_scale`` (video, 3),
             ``text_guidance_scale`` (default = ``guidance_scale``), ``num_waveforms_per_prompt`` (1),
             ``seed`` (int or one per variant) or ``generator`` (torch.Generator(s)), ``duration``, ``start``,
             ``method`` (euler/heun/midpoint), ``out_dir`` (None: write nothing), ``output_format``
@@ -405,18 +421,6 @@ def _check_sampling(steps: int, cfg: float, cfg_text: float | None, method: str,
         raise InputError(f"unknown sampler {method!r}; known: {', '.join(SAMPLERS)}")
     if fmt not in FORMATS:
         raise InputError(f"output format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-
-
-def _with_transcript(prompt: str | None, transcript: str | None) -> str | None:
-    """Fold a dialogue transcript into the prompt ("... ; someone says: ..."), as the captions phrase speech."""
-    if transcript is None or not transcript.strip():
-        return prompt
-    said = " ".join(transcript.split())
-    return (
-        f"{prompt.strip()}; a person speaks: {said}"
-        if prompt and prompt.strip()
-        else f"a person speaks: {said}"
-    )
 
 
 def _duration(duration: float | None) -> float:
