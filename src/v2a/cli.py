@@ -33,9 +33,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
+    from v2a.io.audio_tags import probe_audio
     from v2a.io.video import probe
+    from v2a.io.video_probe import is_audio_only
 
-    info = probe(args.video)
+    info = probe_audio(args.video) if is_audio_only(args.video) else probe(args.video)
     data = info.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -345,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_generate_parser(sub)
 
-    p = sub.add_parser("probe", help="print what a video file holds (duration, fps, size, audio, ...)")
-    p.add_argument("video", help="video file")
+    p = sub.add_parser(
+        "probe", help="print what a video or audio file holds (duration, fps, size, audio, tags, ...)"
+    )
+    p.add_argument("video", help="video or audio file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_probe)
 
@@ -496,7 +500,12 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", default=None, help="a still picture instead of a video")
     p.add_argument("--prompt", default=None, help="what should be heard (optional)")
     p.add_argument("--negative-prompt", default=None, help="what should NOT be heard")
-    p.add_argument("--transcript", default=None, help="text file with the words spoken in the clip")
+    p.add_argument(
+        "--transcript",
+        default=None,
+        help="the words spoken: plain text (one line per utterance, timed to the visible mouths) or SRT/WebVTT "
+        "(spoken at the cue times); synthesised with a Piper voice and mixed over the sound, which is ducked under it",
+    )
     p.add_argument("-n", "--num-samples", type=_positive_int, default=1, help="variants (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first variant; variant i gets SEED+i")
     p.add_argument("--steps", type=_positive_int, default=8, help="ODE sampling steps (default 8)")

@@ -529,6 +529,6 @@ def _write(
                 )
                 files[fmt] = str(mux(video, (track, sr), path, metadata=tags, overwrite=overwrite))
             else:
-                files[fmt] = str(save_audio(path, wav, sr, overwrite=overwrite))
+                files[fmt] = str(save_audio(path, wav, sr, overwrite=overwrite, metadata=tags))
         written.append(files)
     return written

@@ -30,6 +30,28 @@ def test_attack_keeps_mark(name, marked, speech):
     assert errors <= 1, f"{name}: {errors} payload bit errors"
 
 
+@pytest.mark.parametrize(
+    ("host", "name", "other"),
+    [
+        ("speech", "noise_20db", "tune"),
+        ("speech", "mix_under_-6db", "tune"),
+        ("speech", "crop_3s", "tune"),
+        ("foley", "noise_20db", "speech"),
+        ("foley", "crop_3s", "speech"),
+    ],
+)
+def test_noise_mix_and_crop_keep_mark_and_payload_on_harder_hosts(host, name, other, request):
+    """Sparse speech and effects (gaps, quiet high bands) under the attacks that used to miss."""
+    marked = embed(request.getfixturevalue(host), SR, payload=PAYLOAD)
+    for seed in (0, 1):
+        attacked, rate = ATTACKS[name](
+            marked, SR, np.random.default_rng(seed), other=request.getfixturevalue(other)
+        )
+        found = detect(attacked, rate)
+        assert found.detected and found.p_value < 1e-8, f"{host}/{name}/{seed}: p={found.p_value:.2g}"
+        assert found.payload == PAYLOAD.to_bytes(4, "big"), f"{host}/{name}/{seed}"
+
+
 def test_attacks_change_the_audio(marked, speech):
     """Each attack really does something (a no-op attack would make its robustness test meaningless)."""
     rng = np.random.default_rng(4)

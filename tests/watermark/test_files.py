@@ -10,9 +10,10 @@ import pytest
 
 from v2a.errors import InputError, OutputError
 from v2a.io.audio import save_audio
+from v2a.io.audio_tags import probe_audio
 from v2a.io.video import probe
 from v2a.io.writer import write_video
-from v2a.watermark import DEFAULT_KEY, detect_file, key_id, watermark_file
+from v2a.watermark import DEFAULT_KEY, detect_file, key_id, provenance_tags, watermark_file
 
 from .conftest import SR
 
@@ -28,6 +29,18 @@ def test_audio_file_round_trip(tmp_path, rain):
         assert found.detected and found.payload == PAYLOAD.to_bytes(4, "big"), name
     assert not detect_file(src).detected
     assert not detect_file(tmp_path / "marked.flac", key="another key").detected
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac"])
+def test_audio_outputs_carry_provenance_tags(tmp_path, rain, ext):
+    src = save_audio(tmp_path / "rain.wav", rain, SR)
+    out = watermark_file(src, tmp_path / f"marked.{ext}", payload=PAYLOAD, model_id="foley-small")
+    tags = probe_audio(out).tags
+    assert tags == provenance_tags(payload=PAYLOAD, model_id="foley-small")
+    assert tags["watermark_key_id"] == key_id(DEFAULT_KEY) and DEFAULT_KEY not in str(tags)
+    assert tags["watermark_payload"] == "0a0b0c0d"
+    assert detect_file(out).payload == PAYLOAD.to_bytes(4, "big")  # the tags leave the audio readable
+    assert probe_audio(src).tags == {}
 
 
 def test_video_keeps_its_stream_gets_tags_and_a_marked_track(tmp_path):

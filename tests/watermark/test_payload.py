@@ -1,4 +1,4 @@
-"""Payload coding: CRC, convolutional code and Viterbi decoding, payload fields."""
+"""Payload coding: CRC, convolutional code and list Viterbi decoding, payload fields."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ def test_decoder_reports_crc_failure_on_noise():
     rng = np.random.default_rng(1)
     failures = sum(not decode(rng.standard_normal(CODED_BITS))[1] for _ in range(50))
     assert failures >= 49
+
+
+def test_list_decoding_uses_the_crc_to_recover_payloads_plain_viterbi_loses():
+    rng = np.random.default_rng(2)
+    plain = listed = 0
+    for _ in range(100):
+        payload = rng.bytes(4)
+        soft = 2.0 * encode(payload) - 1.0 + 1.2 * rng.standard_normal(CODED_BITS)  # about -1.6 dB per bit
+        plain += decode(soft, list_size=1) == (payload, True)
+        listed += decode(soft) == (payload, True)
+    assert listed >= plain + 10 and listed >= 85
+    wrong = sum(decode(rng.standard_normal(CODED_BITS))[1] for _ in range(500))
+    assert wrong <= 2  # a CRC passes by chance about 16 / 65536 of the time
 
 
 def test_default_payload_fields():

@@ -10,6 +10,7 @@ import pytest
 from v2a.errors import InputError
 from v2a.io.audio import resample
 from v2a.watermark import DEFAULT_KEY, detect, embed, make_payload
+from v2a.watermark.detect import FAMILY_SHARES, _window_shares, _windows
 from v2a.watermark.payload import payload_fields
 
 from .conftest import SR
@@ -32,7 +33,7 @@ def test_round_trip_finds_mark_and_payload(name, request):
     clean = request.getfixturevalue(name)
     marked = embed(clean, SR, payload=PAYLOAD)
     assert marked.shape == clean.shape and marked.dtype == np.float32
-    assert snr_db(clean, marked) > 12.0
+    assert snr_db(clean, marked) > 10.0  # a gain on the host: masked by it (PESQ below)
     found = detect(marked, SR)
     assert found.detected and found.p_value < 1e-8
     assert found.payload == PAYLOAD.to_bytes(4, "big")
@@ -40,6 +41,15 @@ def test_round_trip_finds_mark_and_payload(name, request):
     assert sum(b - a for a, b in found.segments) > 0.6 * clean.size / SR
     clean_result = detect(clean, SR)
     assert not clean_result.detected and clean_result.payload is None and clean_result.p_value > 1e-3
+
+
+def test_speech_stays_transparent(speech):
+    """Wide-band PESQ between marked and unmarked speech stays above the issue's 4.3."""
+    from pesq import pesq
+
+    marked = embed(speech, SR, payload=PAYLOAD)
+    score = pesq(16_000, resample(speech, SR, 16_000), resample(marked, SR, 16_000), "wb")
+    assert score >= 4.3
 
 
 def test_wrong_key_does_not_detect(speech):
@@ -61,6 +71,15 @@ def test_p_values_are_calibrated_on_unmarked_audio(rain, foley, speech):
     p_values = np.array(p_values)
     assert np.all((p_values >= 0) & (p_values <= 1))
     assert np.mean(p_values < 0.05) <= 0.05 + 0.06  # binomial slack for 60 draws
+
+
+def test_false_positive_budget_is_spent_exactly_once():
+    """The weighted union bound is valid only if the shares of windows and of hypotheses sum to 1."""
+    assert sum(FAMILY_SHARES.values()) == pytest.approx(1.0)
+    for seconds in (0.5, 3.0, 7.0, 10.0, 31.0, 95.0):
+        windows = _windows(int(seconds * 16_000) // 256)
+        shares = _window_shares(windows)
+        assert sum(shares.values()) == pytest.approx(1.0) and set(shares) == set(windows), seconds
 
 
 def test_any_three_second_excerpt_decodes(foley):

@@ -11,6 +11,7 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +24,7 @@ import soxr
 
 from v2a.errors import InputError
 from v2a.io.atomic import atomic_output, check_output_path
+from v2a.io.audio_tags import check_tags, warn_untagged, write_soundfile
 
 AudioSource = str | os.PathLike | bytes | BinaryIO
 
@@ -319,7 +321,13 @@ def normalize_loudness(
 
 
 def save_audio(
-    path: str | os.PathLike, wav: np.ndarray, sr: int, *, subtype: str | None = None, overwrite: bool = True
+    path: str | os.PathLike,
+    wav: np.ndarray,
+    sr: int,
+    *,
+    subtype: str | None = None,
+    overwrite: bool = True,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a waveform atomically; the format follows the extension.
 
@@ -333,15 +341,20 @@ def save_audio(
         sr: sample rate in Hz.
         subtype: libsndfile subtype such as "PCM_16", "PCM_24", "FLOAT", "VORBIS" (None: format default).
         overwrite: replace an existing file.
+        metadata: tags to store in the file (e.g. provenance): Vorbis comments in FLAC, ``key=value``
+            lines in the comment (the INFO chunk's ICMT in WAV) for the other libsndfile formats,
+            container tags for the FFmpeg ones (see ``v2a.io.audio_tags``). None: no tags.
 
     Returns:
         The written path.
 
     Raises:
-        InputError: unknown extension or a subtype the format does not support.
+        InputError: unknown extension, a subtype the format does not support, or a tag name no format
+            can store (formats without room for tags, such as .au and .aac, get a warning instead).
         OutputError: the output cannot be written safely.
     """
     out = check_output_path(path, overwrite=overwrite)
+    tags = check_tags(metadata)
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
         raise ValueError(f"expected non-empty (S,) or (C, S) audio, got {wav.shape=}")
@@ -362,11 +375,11 @@ def save_audio(
     with atomic_output(out) as tmp:
         if sf_format is not None:
             try:
-                sf.write(tmp, data, sr, subtype=subtype, format=sf_format)
+                write_soundfile(tmp, data, sr, subtype=subtype, sf_format=sf_format, tags=tags)
             except (sf.LibsndfileError, RuntimeError, ValueError) as err:
                 raise InputError(f"cannot write {out} at {sr} Hz: {_reason(err)}") from None
         else:
-            _write_pyav(tmp, np.atleast_2d(wav), sr, *_AV_FORMATS[ext])
+            _write_pyav(tmp, np.atleast_2d(wav), sr, *_AV_FORMATS[ext], tags=tags)
     return out
 
 
@@ -383,11 +396,17 @@ def _clip(wav: np.ndarray, out: Path) -> np.ndarray:
     return np.clip(wav, -1.0, 1.0)
 
 
-def _write_pyav(path: Path, wav: np.ndarray, sr: int, fmt: str, codec: str) -> None:
-    """Encode (C, S) audio with an FFmpeg encoder into a single-stream file."""
+def _write_pyav(
+    path: Path, wav: np.ndarray, sr: int, fmt: str, codec: str, *, tags: dict[str, str] | None = None
+) -> None:
+    """Encode (C, S) audio with an FFmpeg encoder into a single-stream file (with container ``tags``)."""
     if codec == "libopus" and sr not in (8000, 12000, 16000, 24000, 48000):
         wav, sr = resample(wav, sr, 48000), 48000
-    with av.open(str(path), mode="w", format=fmt) as container:
+    options = {"movflags": "use_metadata_tags"} if tags and fmt == "ipod" else {}  # mp4 keeps any key
+    if tags and fmt == "adts":
+        warn_untagged(path, "ADTS (.aac)")
+    with av.open(str(path), mode="w", format=fmt, options=options) as container:
+        container.metadata.update(tags or {})
         stream = container.add_stream(codec, rate=sr)
         stream.layout = layout_for(wav.shape[0])
         for packet in encode_waveform(stream, wav, sr):

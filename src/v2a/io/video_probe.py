@@ -221,6 +221,18 @@ def select_video_stream(container: av.container.InputContainer, file: Path) -> a
     return stream
 
 
+def is_audio_only(path: str | os.PathLike) -> bool:
+    """Whether a readable media file has audio and no real video stream (cover art is not video)."""
+    try:
+        with av.open(str(path)) as container:
+            videos = [
+                s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+            ]
+            return bool(container.streams.audio) and not videos
+    except (av.error.FFmpegError, OSError, UnicodeError, ValueError):
+        return False
+
+
 def _open_problem(file: Path) -> str:
     with open(file, "rb") as fh:
         head = fh.read(12)

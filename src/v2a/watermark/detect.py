@@ -1,33 +1,39 @@
 """Detection: find the keyed pattern in any excerpt, at any offset and speed, with an exact p-value.
 
-For each analysis window (about 3 s and 6 s long, overlapping, so any 3 s excerpt is covered and long
-marked stretches add up), the detector tries every hypothesis h = (time scale, frequency scale, offset):
-25 time scales from 0.94 to 1.06 with the bands unchanged (time-stretch, pitch kept), 24 with the bands
-scaled to the nearest of 13 frequency scales (speed change, pitch moves), and the 256 frame offsets of a
-block. It resamples the window's features to the hypothesised original time axis, forms the 2 x 2 unit
-contrasts, folds them onto one block and correlates the sync units with the key's signs:
+For each analysis window (about 3, 6 and 12 s long, or the whole audio when shorter, overlapping, so any
+3 s excerpt is covered and long marked stretches add up), the detector tries every hypothesis
+h = (time scale, frequency scale, offset): 25 time scales from 0.94 to 1.06 with the bands unchanged
+(time-stretch, pitch kept), 24 with the bands scaled to the nearest of 13 frequency scales (speed
+change, pitch moves), and the 256 frame offsets of a block. It resamples the window's features to the
+hypothesised original time axis, forms the 2 x 2 unit contrasts, folds them onto one block and
+correlates the sync units with the key's signs:
 
     z_h = sum_u s_u x_u / sqrt(sum_u x_u**2)      (u over the sync units, s_u = +/-1 the key's signs)
 
 For audio that does not carry this key's mark, the x_u do not depend on the signs, which are independent
 fair coin flips, so z_h is a Rademacher sum and P(z_h >= z) <= (2 e^3 / 9) * P(N(0, 1) >= z) for every
-audio (Pinelis 1994). A union bound over all hypotheses and windows turns the largest z into a p-value
-that holds whatever the audio is: the false-positive rate it promises is a bound, not a fit (measured on
-real unmarked audio by ``benchmarks/watermark_robustness.py``).
+audio (Pinelis 1994). The features' weights (``grid.features``) depend on the audio alone, so this holds
+for them too. A weighted union bound over hypotheses and windows turns the scores into a p-value that
+holds whatever the audio is: the false-positive rate it promises is a bound, not a fit (measured on
+real unmarked audio by ``benchmarks/watermark_robustness.py``). The weights are fixed in advance: each
+window length gets an equal share of the false-positive budget, split among its windows; within a
+window, a quarter goes to the 9 offsets where an untouched (or only re-encoded, noisy or mixed) file
+puts the mark, half to all offsets at unchanged speed (excerpts), a quarter to every hypothesis. Marks
+that were not moved in time or speed so need z of about 5 instead of 6.
 
-The payload is read at the best hypothesis of each detected window: the two units of each coded bit give
-a soft value, windows that do not overlap are summed with their estimated signal-to-noise weights, and
-the Viterbi decoder and CRC do the rest.
+The payload is read at the best hypothesis of each detected window: the units of each coded bit give a
+soft value weighted by the reliability of their band (estimated from the sync units there), windows
+that do not overlap are summed, and the list Viterbi decoder and the CRC do the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 from scipy.special import log_ndtr
 
 from v2a.watermark import grid
@@ -40,12 +46,18 @@ TIME_SCALES = tuple(round(0.94 + 0.005 * i, 3) for i in range(25))  # speed fact
 FREQ_SCALES = tuple(round(0.94 + 0.01 * i, 2) for i in range(13))  # band scales searched for speed changes
 CHUNK = grid.BLOCK_FRAMES // 4  # windows start and end on quarter-block boundaries (1.024 s)
 _RESIDUES = grid.BLOCK_FRAMES // CHUNK
-WINDOW_CHUNKS = (3, 6)  # analysis window lengths: about 3 and 6 s
+WINDOW_CHUNKS = (3, 6, 12)  # analysis window lengths: about 3, 6 and 12 s (or the whole audio if shorter)
+# Share of the false-positive budget of a window spent on each family of hypotheses (weighted Bonferroni):
+# the mark where it was embedded (unchanged speed, block start at the audio's start give or take an encoder
+# delay), anywhere in time at unchanged speed (an excerpt), and anywhere at any speed.
+FAMILY_SHARES = {"aligned": 0.25, "excerpt": 0.5, "any": 0.25}
+ALIGNED_OFFSETS = tuple(o % grid.BLOCK_FRAMES for o in range(-3, 6))  # -48..+80 ms of frame -1
 _SPAN_CHUNKS = 30  # long audio is scanned in spans of about 30 s (overlapping by the longest window)
 _MARGIN = 32  # frames of context computed around a span (filters, window edges under a time scale)
 _BATCH = 16  # windows correlated at once (bounds memory)
 _PINELIS = 2.0 * math.e**3 / 9.0  # Rademacher-sum tail over Gaussian tail, at most this (Pinelis 1994)
 _MIN_FRAMES = 2 * grid.CHIP_FRAMES
+_LLR_COLUMNS = 3  # unit columns over which the payload's per-band reliability is estimated
 
 
 def _hypotheses() -> tuple[tuple[float, int], ...]:
@@ -57,6 +69,7 @@ def _hypotheses() -> tuple[tuple[float, int], ...]:
 
 
 HYPOTHESES = _hypotheses()
+_IDENTITY = HYPOTHESES.index((1.0, FREQ_SCALES.index(1.0)))  # the unchanged-speed hypothesis
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ class _Match:
     start: int  # first frame of the window
     frames: int
     z: float
-    log_p: float  # log of the window's own (hypotheses-corrected) p-value
+    log_p: float  # log of the window's p-value (corrected for its hypotheses, then for the windows)
     soft: np.ndarray  # (CODED_BITS,) soft coded bits, scaled as log-likelihood ratios
     speed: float
     pitch_shifted: bool
@@ -146,14 +159,18 @@ def detect(
     if x16.size < grid.N_FFT or frames < _MIN_FRAMES:
         return Detection(False, 1.0, None, None, key_id=kid, note="audio is too short to hold a watermark")
     windows = _windows(frames)
-    matches = [m for span in _spans(windows) for m in _scan(x16, span, keyed)]
+    shares = _window_shares(windows)
+    matches = [
+        dataclasses.replace(m, log_p=m.log_p - math.log(shares[m.start // CHUNK, m.frames // CHUNK]))
+        for span in _spans(windows)
+        for m in _scan(x16, span, keyed)
+    ]
     if not matches:
         return Detection(False, 1.0, None, None, key_id=kid, note="audio is silent")
-    log_total = math.log(len(windows))
-    best = max(matches, key=lambda m: m.z)
-    p_value = min(1.0, math.exp(min(0.0, best.log_p + log_total)))
+    best = min(matches, key=lambda m: m.log_p)
+    p_value = min(1.0, math.exp(min(0.0, best.log_p)))
     detected = p_value < alpha
-    found = [m for m in matches if m.log_p + log_total < math.log(alpha)]
+    found = [m for m in matches if m.log_p < math.log(alpha)]
     soft = _combine(found or [best])
     decoded, crc_ok = decode(soft)
     agreement = float(np.mean((soft > 0) == (encode(decoded) > 0)))
@@ -187,6 +204,13 @@ def _windows(frames: int) -> list[tuple[int, int]]:
     return out
 
 
+def _window_shares(windows: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """Share of the false-positive budget of each window: equal per window length, split among its windows."""
+    lengths = sorted({n for _, n in windows})
+    counts = {n: sum(length == n for _, length in windows) for n in lengths}
+    return {(s, n): 1.0 / (len(lengths) * counts[n]) for s, n in windows}
+
+
 def _spans(windows: list[tuple[int, int]]) -> list[tuple[int, int, list[tuple[int, int]]]]:
     """Group windows into spans of at most ``_SPAN_CHUNKS`` chunks: (first chunk, end chunk, windows)."""
     spans: dict[int, list[tuple[int, int]]] = {}
@@ -205,10 +229,10 @@ def _scan(x16: np.ndarray, span: tuple[int, int, list[tuple[int, int]]], keyed: 
     first, end, windows = span
     f0 = max(0, first * CHUNK - _MARGIN)
     piece = x16[f0 * grid.HOP : (end * CHUNK + _MARGIN) * grid.HOP + grid.N_FFT]
-    feats = grid.features(grid.power_spectrogram(piece), FREQ_SCALES)
+    feats = grid.features(grid.power_spectrogram(piece), FREQ_SCALES, floor_weights=True)
     if not feats.active[FREQ_SCALES.index(1.0)].any():
         return []
-    prefix, chunk0 = _unit_prefix(feats.values, f0, first, end)  # (R, H, NC + 1, UNIT_COLS, CHUNK), (H,)
+    prefix, chunk0 = _unit_prefix(feats.values, f0, first, end)  # (Q, H, NC + 1, S, C, CHUNK // S), (H,)
     scales = np.array([t for t, _ in HYPOTHESES])
     h = np.arange(len(HYPOTHESES))
     matches = []
@@ -218,9 +242,7 @@ def _scan(x16: np.ndarray, span: tuple[int, int, list[tuple[int, int]]], keyed: 
         ends = np.array([s + n for s, n in batch])[:, None]
         j0 = np.clip(np.rint(starts * scales).astype(int) - chunk0, 0, prefix.shape[2] - 1)  # (W, H)
         j1 = np.clip(np.rint(ends * scales).astype(int) - chunk0, 0, prefix.shape[2] - 1)
-        folded = np.concatenate(
-            [part[h, j1] - part[h, j0] for part in prefix], axis=-1
-        )  # (W, H, C, BLOCK_FRAMES)
+        folded = np.concatenate([part[h, j1] - part[h, j0] for part in prefix], axis=-1)  # (W, H, S, C, R)
         matches.extend(_best(folded, batch, keyed))
     return matches
 
@@ -231,8 +253,10 @@ def _unit_prefix(values: np.ndarray, f0: int, first: int, end: int) -> tuple[np.
     Original frame u was heard at received frame u / scale; the features are read there by linear
     interpolation. The contrast of the unit starting at frame u is chip(u) - chip(u + 4) in the even band
     of each pair minus the same in the odd band, chip(u) being the sum of frames u..u+3. Original chunks
-    of CHUNK frames are counted from the start of the audio; chunk c belongs at position c mod R of a
-    block, so summing the chunks of a window by residue folds the window onto one block.
+    of CHUNK frames are counted from the start of the audio; chunk c belongs at position c mod Q of a
+    block, so summing the chunks of a window by residue folds the window onto one block. Frames are
+    laid out as (S, C, rows): frame 8 * row + s of a chunk, S = 8 frames per unit row, so that a folded
+    block is (S, C, UNIT_ROWS) and ``_correlate`` needs no copy.
 
     Args:
         values: (F, T, B) features of a piece of audio for every frequency scale.
@@ -241,8 +265,8 @@ def _unit_prefix(values: np.ndarray, f0: int, first: int, end: int) -> tuple[np.
         end: end chunk (received time) of the span.
 
     Returns:
-        ``(prefix, chunk0)``: (R, H, NC + 1, UNIT_COLS, CHUNK) running sums over the chunks of each
-        residue class, per hypothesis, and (H,) the global original-time index of local chunk 0.
+        ``(prefix, chunk0)``: (Q, H, NC + 1, S, UNIT_COLS, CHUNK // S) running sums over the chunks of
+        each residue class, per hypothesis, and (H,) the global original-time index of local chunk 0.
     """
     n_frames = values.shape[1]
     scales = np.array([t for t, _ in HYPOTHESES])
@@ -251,18 +275,22 @@ def _unit_prefix(values: np.ndarray, f0: int, first: int, end: int) -> tuple[np.
     count = int(np.max(np.ceil(end * scales).astype(int) + 1 - lows))
     frames = count * CHUNK + 2 * grid.CHIP_FRAMES  # unit contrasts look 8 frames ahead
     pos = (lows[:, None] * CHUNK + np.arange(frames)[None, :]) / scales[:, None] - f0  # (H, frames)
-    inside = ((pos >= 0) & (pos <= n_frames - 1))[..., None]
+    inside = (pos >= 0) & (pos <= n_frames - 1)
     left = np.clip(np.floor(pos).astype(int), 0, n_frames - 1)
     right = np.minimum(left + 1, n_frames - 1)
-    frac = (pos - left)[..., None].astype(np.float32)
-    resampled = values[freqs[:, None], left] * (1 - frac) + values[freqs[:, None], right] * frac
-    resampled = np.where(inside, resampled, 0.0).astype(np.float32)  # (H, frames, B)
+    frac = np.where(inside, pos - left, 0.0).astype(np.float32)[..., None]
+    keep = inside[..., None].astype(np.float32) - frac  # weight of the left frame, 0 outside the piece
+    flat = values.reshape(-1, values.shape[2])  # (F * T, B): rows gathered by np.take, fastest
+    base = freqs[:, None] * n_frames
+    resampled = np.take(flat, base + left, axis=0) * keep + np.take(flat, base + right, axis=0) * frac
     chips = sum(resampled[:, j : frames - grid.CHIP_FRAMES + 1 + j] for j in range(grid.CHIP_FRAMES))
     in_time = chips[:, : -grid.CHIP_FRAMES] - chips[:, grid.CHIP_FRAMES :]  # chip minus the next chip
     units = in_time[:, : count * CHUNK, 0::2] - in_time[:, : count * CHUNK, 1::2]  # (H, count * CHUNK, C)
-    units = units.reshape(len(HYPOTHESES), count, CHUNK, grid.UNIT_COLS).transpose(0, 1, 3, 2)
+    step = 2 * grid.CHIP_FRAMES  # frames per unit row
+    units = units.reshape(len(HYPOTHESES), count, CHUNK // step, step, grid.UNIT_COLS)
+    units = units.transpose(0, 1, 3, 4, 2)  # (H, count, S, C, rows per chunk)
     residue = (lows[:, None] + np.arange(count)[None, :]) % _RESIDUES  # (H, count)
-    prefix = np.zeros((_RESIDUES, len(HYPOTHESES), count + 1, grid.UNIT_COLS, CHUNK), dtype=np.float32)
+    prefix = np.zeros((_RESIDUES, len(HYPOTHESES), count + 1, *units.shape[2:]), dtype=np.float32)
     rows = np.arange(len(HYPOTHESES))
     for j in range(count):  # running sums; a loop over chunks is faster than cumsum on this layout
         prefix[:, :, j + 1] = prefix[:, :, j]
@@ -274,37 +302,86 @@ def _best(units: np.ndarray, windows: list[tuple[int, int]], keyed: Layout) -> l
     """Best (hypothesis, offset) of each window, from its unit contrasts folded onto a block.
 
     Args:
-        units: (W, H, UNIT_COLS, BLOCK_FRAMES) folded unit contrasts; frame axis = where a unit starts.
+        units: (W, H, S, UNIT_COLS, UNIT_ROWS) folded unit contrasts: [..., s, j, m] is the unit of
+            column j that starts at block frame S * m + s.
         windows: the (first chunk, chunks) of each window.
         keyed: the key's layout.
     """
-    sync_signs, sync_mask = _sync_spectra(keyed)
-    num = scipy.fft.irfft(_correlate(units, sync_signs), n=grid.BLOCK_FRAMES, axis=-1)
-    den = scipy.fft.irfft(_correlate(units * units, sync_mask), n=grid.BLOCK_FRAMES, axis=-1)
-    den = np.sqrt(np.maximum(den, 0.0))
+    sync = keyed.sync.astype(np.float32)
+    num = _correlate(units, _circulant(sync * keyed.signs))  # (W, H, offsets)
+    den = np.sqrt(np.maximum(_correlate(units * units, _circulant(sync)), 0.0))
     z = np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0)  # (W, H, offsets)
-    n_sync = int(keyed.sync.sum())
     unit1 = FREQ_SCALES.index(1.0)
     out = []
     for w, (start, length) in enumerate(windows):
-        h, offset = np.unravel_index(int(np.argmax(z[w])), z[w].shape)
+        h, offset, log_p = _most_significant(z[w])
         best_z = float(z[w, h, offset])
-        log_p = math.log(_PINELIS * z[w].size) + float(log_ndtr(-best_z))
-        cells = units[w, h][:, _unit_index()[offset]].T  # (UNIT_ROWS, UNIT_COLS)
-        amplitude = float(num[w, h, offset]) / n_sync  # mean mark contribution per sync unit
-        noise = max(float(den[w, h, offset]) ** 2 / n_sync - amplitude**2, 1e-6)  # per-unit noise variance
-        received = (cells * keyed.signs)[~keyed.sync]
-        soft = np.bincount(keyed.role[~keyed.sync], weights=received, minlength=CODED_BITS)
-        soft *= 2 * amplitude / noise  # log-likelihood ratios
+        row, s = divmod(offset, 2 * grid.CHIP_FRAMES)
+        cells = units[w, h, s][:, (row + np.arange(grid.UNIT_ROWS)) % grid.UNIT_ROWS].T  # (UNIT_ROWS, C)
+        aligned = cells * keyed.signs  # a sync unit here is the mark's amplitude plus noise
+        received = aligned * _column_llr_scale(aligned, keyed.sync)
+        soft = np.bincount(keyed.role[~keyed.sync], weights=received[~keyed.sync], minlength=CODED_BITS)
         scale, f = HYPOTHESES[h]
         out.append(_Match(start * CHUNK, length * CHUNK, best_z, log_p, soft, scale, f != unit1))
     return out
 
 
+def _most_significant(z: np.ndarray) -> tuple[int, int, float]:
+    """(hypothesis, offset, log p-value) of the best of one window's (H, BLOCK_FRAMES) scores.
+
+    Each family of ``FAMILY_SHARES`` gets its share of the window's budget, split evenly among its
+    hypotheses (a weighted Bonferroni correction: fixed weights keep the union bound exact).
+    """
+    families = {
+        "aligned": [(_IDENTITY, o) for o in ALIGNED_OFFSETS],
+        "excerpt": [(_IDENTITY, int(np.argmax(z[_IDENTITY])))],
+        "any": [divmod(int(np.argmax(z)), z.shape[1])],
+    }
+    sizes = {"aligned": len(ALIGNED_OFFSETS), "excerpt": z.shape[1], "any": z.size}
+    best = (0, 0, math.inf)
+    for name, candidates in families.items():
+        h, offset = max(candidates, key=lambda c: z[c])
+        log_p = math.log(_PINELIS * sizes[name] / FAMILY_SHARES[name]) + float(log_ndtr(-float(z[h, offset])))
+        if log_p < best[2]:
+            best = (int(h), int(offset), log_p)
+    return best
+
+
+def _column_llr_scale(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
+    """(UNIT_COLS,) log-likelihood-ratio scale of the units of each column, from its sync units.
+
+    ``aligned`` holds the (UNIT_ROWS, UNIT_COLS) unit values times the key's signs: a sync unit is the
+    mark's amplitude plus noise there. Amplitude and noise are estimated per column over it and its two
+    neighbours (an interfering sound or a filter changes them band by band), so reliable bands count
+    more in the payload's soft bits (maximal-ratio combining).
+    """
+    kernel = np.ones(_LLR_COLUMNS)
+    count = np.convolve(sync.sum(axis=0), kernel, mode="same")
+    total = np.convolve(np.where(sync, aligned, 0.0).sum(axis=0), kernel, mode="same")
+    square = np.convolve(np.where(sync, aligned**2, 0.0).sum(axis=0), kernel, mode="same")
+    amplitude = np.maximum(total / np.maximum(count, 1), 0.0)
+    noise = np.maximum(square / np.maximum(count, 1) - amplitude**2, 1e-6)
+    return 2.0 * amplitude / noise
+
+
 def _correlate(units: np.ndarray, pattern: np.ndarray) -> np.ndarray:
-    """(W, H, F) spectrum of sum_j circular-correlation(units[..., j, :], pattern j) (see ``_sync_spectra``)."""
-    spectrum = scipy.fft.rfft(units, axis=-1, workers=1)  # (W, H, UNIT_COLS, F)
-    return (spectrum * pattern).sum(axis=2)
+    """(W, H, BLOCK_FRAMES) scores sum_i,j p_i,j * u_j(o + S * i) of every offset o = S * k + s.
+
+    Args:
+        units: (W, H, S, UNIT_COLS, UNIT_ROWS) unit contrasts folded onto a block (see ``_best``).
+        pattern: (UNIT_COLS * UNIT_ROWS, UNIT_ROWS) output of ``_circulant`` for a (UNIT_ROWS, UNIT_COLS)
+            pattern p.
+    """
+    W, H, S, C, R = units.shape
+    out = units.reshape(-1, C * R) @ pattern  # (W * H * S, R k): one matrix product
+    return out.reshape(W, H, S, R).transpose(0, 1, 3, 2).reshape(W, H, S * R)  # offset o = S * k + s
+
+
+def _circulant(pattern: np.ndarray) -> np.ndarray:
+    """(UNIT_COLS * UNIT_ROWS, UNIT_ROWS) float32 matrix c[(j, m), k] = pattern[(m - k) mod UNIT_ROWS, j]."""
+    rows = pattern.shape[0]
+    shifted = np.stack([np.roll(pattern, k, axis=0) for k in range(rows)], axis=-1)  # (R m, C j, R k)
+    return np.ascontiguousarray(shifted.transpose(1, 0, 2).reshape(-1, rows), dtype=np.float32)
 
 
 @functools.cache
@@ -312,19 +389,6 @@ def _unit_index() -> np.ndarray:
     """(offsets, UNIT_ROWS) block frame where unit row i starts, for each of the BLOCK_FRAMES offsets."""
     offsets = np.arange(grid.BLOCK_FRAMES)[:, None]
     return (offsets + 2 * grid.CHIP_FRAMES * np.arange(grid.UNIT_ROWS)[None, :]) % grid.BLOCK_FRAMES
-
-
-def _sync_spectra(keyed: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Conjugate spectra (UNIT_COLS, BLOCK_FRAMES // 2 + 1) of the sync signs and mask at unit starts.
-
-    Correlating a block's unit contrasts u with them gives, for every offset o at once,
-    sum_i,j sync_i,j * u[j, (o + 2 * CHIP_FRAMES * i) mod BLOCK_FRAMES].
-    """
-    signs = np.zeros((grid.UNIT_COLS, grid.BLOCK_FRAMES))
-    mask = np.zeros((grid.UNIT_COLS, grid.BLOCK_FRAMES))
-    signs[:, :: 2 * grid.CHIP_FRAMES] = (keyed.sync * keyed.signs).T
-    mask[:, :: 2 * grid.CHIP_FRAMES] = keyed.sync.T
-    return np.conj(scipy.fft.rfft(signs, axis=1)), np.conj(scipy.fft.rfft(mask, axis=1))
 
 
 def _combine(matches: list[_Match]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Watermark and check files: any audio file, or the audio track of a video (the video stream is copied).
 
-Marked videos also carry provenance tags in the container (generator, version, model id, watermark key
-id), which ``v2a probe`` shows under ``tags``.
+Marked files also carry provenance tags (generator, version, model id, watermark key id): container tags
+in videos and FFmpeg-written audio, Vorbis comments in FLAC, the INFO chunk's comment in WAV (see
+``v2a.io.audio_tags``); ``v2a probe`` shows them under ``tags``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import av
-
 from v2a import __version__
 from v2a.errors import InputError
 from v2a.io.atomic import check_output_path
 from v2a.io.audio import load_audio, save_audio
 from v2a.io.mux import mux
+from v2a.io.video_probe import is_audio_only
 from v2a.watermark.detect import DEFAULT_ALPHA, Detection, detect
 from v2a.watermark.embed import embed
 from v2a.watermark.keys import DEFAULT_KEY, key_id
 from v2a.watermark.payload import as_payload, payload_fields
 
 GENERATOR = "Foley (v2a)"
-METHOD = "v2a-ss-dB-v1"  # this embedding scheme: spread spectrum in the dB spectrum, 2 x 2 units
+METHOD = "v2a-ss-dB-v2"  # this embedding scheme: spread spectrum in the dB spectrum, 2 x 2 units, 40 bands
 
 
 def provenance_tags(
@@ -36,7 +36,7 @@ def provenance_tags(
         model_id: name of the model that generated the audio (None: not written).
 
     Returns:
-        Tags for ``v2a.io.mux.mux(..., metadata=...)``.
+        Tags for ``v2a.io.mux.mux(..., metadata=...)`` and ``v2a.io.audio.save_audio(..., metadata=...)``.
     """
     fields = payload_fields(as_payload(payload))
     tags = {
@@ -66,12 +66,12 @@ def watermark_file(
     Args:
         src: audio or video file.
         out: output path; its extension picks the format (.wav/.flac/.mp3/.m4a/... for audio; .mp4/.mkv/
-            .mov/.webm for video). A video's stream is copied, its (first) audio track replaced by the
-            marked one, and provenance tags are added.
+            .mov/.webm for video). A video's stream is copied and its (first) audio track replaced by
+            the marked one; provenance tags are added to either.
         key: watermark key.
         payload: 32-bit int or 4 bytes to embed (None: model id and today's date).
         strength: depth multiplier (see ``embed``).
-        model_id: model name for the provenance tags of a video.
+        model_id: model name for the provenance tags.
         overwrite: replace an existing ``out``.
 
     Returns:
@@ -86,9 +86,9 @@ def watermark_file(
     payload = as_payload(payload)
     wav, sr = load_audio(src_path, mono=False)  # (C, S); raises InputError for unreadable files
     marked = embed(wav if wav.shape[0] > 1 else wav[0], sr, key=key, payload=payload, strength=strength)
-    if not _has_video(src_path):
-        return save_audio(out_path, marked, sr, overwrite=overwrite)
     tags = provenance_tags(key=key, payload=payload, model_id=model_id)
+    if is_audio_only(src_path):
+        return save_audio(out_path, marked, sr, overwrite=overwrite, metadata=tags)
     return mux(src_path, (marked, sr), out_path, metadata=tags, overwrite=overwrite)
 
 
@@ -112,15 +112,3 @@ def detect_file(
     if sr < 8000:
         raise InputError(f"{path}: sample rate {sr} Hz is too low to hold a watermark (8000 Hz at least)")
     return detect(wav, sr, key=key, alpha=alpha)
-
-
-def _has_video(path: Path) -> bool:
-    """Whether a file has a real video stream (cover art in audio files does not count)."""
-    try:
-        with av.open(str(path)) as container:
-            return any(
-                not stream.disposition & av.stream.Disposition.attached_pic
-                for stream in container.streams.video
-            )
-    except (av.FFmpegError, ValueError, OSError):
-        return False

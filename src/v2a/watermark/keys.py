@@ -19,8 +19,8 @@ from v2a.watermark import grid
 from v2a.watermark.payload import CODED_BITS
 
 DEFAULT_KEY = "foley-public-watermark-v1"  # the public model's key: anyone can detect its mark
-UNITS = grid.UNIT_ROWS * grid.UNIT_COLS  # 512 units (2 x 2 cells) per block
-HALF_UNITS = UNITS // 2  # each half block carries every coded bit once (162 units) and 94 sync units
+UNITS = grid.UNIT_ROWS * grid.UNIT_COLS  # 640 units (2 x 2 cells) per block
+HALF_UNITS = UNITS // 2  # each half block carries every coded bit once (162 units) and 158 sync units
 SYNC_UNITS = UNITS - 2 * CODED_BITS
 
 

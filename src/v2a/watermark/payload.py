@@ -6,7 +6,9 @@ Layout of the default payload (big-endian): 16 bits model id, 16 bits day number
 
 Channel coding: the 32 bits and a CRC-16/CCITT of them (48 bits) go through the rate-1/3, constraint
 length 7 convolutional code with generators 133, 171, 165 (octal), terminated by 6 zero tail bits:
-162 coded bits. The decoder is a soft-decision Viterbi decoder; the CRC tells whether it succeeded.
+162 coded bits. The decoder is a soft-decision list Viterbi decoder: of the 16 best paths, the first
+whose CRC matches is the payload (Seshadri & Sundberg, "List Viterbi decoding algorithms with
+applications", IEEE Trans. Commun. 1994); the CRC tells whether it succeeded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MESSAGE_BITS = PAYLOAD_BITS + CRC_BITS
 CODED_BITS = (MESSAGE_BITS + _K - 1) * len(_GENERATORS)  # 162
 EPOCH = dt.date(2024, 1, 1)
 DEFAULT_MODEL_ID = 0x0001  # the bundled public model
+LIST_SIZE = 16  # paths the list Viterbi decoder keeps per state
 
 
 def make_payload(model_id: int | str = DEFAULT_MODEL_ID, day: dt.date | None = None) -> bytes:
@@ -111,11 +114,17 @@ def encode(payload: bytes) -> np.ndarray:
     return coded.reshape(-1)
 
 
-def decode(soft: np.ndarray) -> tuple[bytes, bool]:
-    """Maximum-likelihood payload from soft coded bits.
+def decode(soft: np.ndarray, *, list_size: int = LIST_SIZE) -> tuple[bytes, bool]:
+    """Most likely payload from soft coded bits whose CRC checks (list Viterbi decoding).
+
+    The decoder keeps the ``list_size`` best paths into every state; the best path whose CRC matches
+    wins, else the best path is returned with ``crc_ok`` False. A longer list finds payloads at lower
+    signal-to-noise ratios, and lets a wrong one pass the CRC with probability about list_size / 2**16
+    when the true one is not in the list.
 
     Args:
         soft: (CODED_BITS,) soft values, positive meaning bit 1, magnitude the confidence (any scale).
+        list_size: paths kept per state (1: plain Viterbi).
 
     Returns:
         ``(payload, crc_ok)``: the 4 decoded bytes and whether their CRC matches.
@@ -125,20 +134,36 @@ def decode(soft: np.ndarray) -> tuple[bytes, bool]:
         raise ValueError(f"expected {CODED_BITS} soft bits, got {soft.size}")
     signs = _outputs().astype(np.float64) * 2.0 - 1.0  # (2 * states, 3): register -> +/-1 outputs
     upper = np.arange(_STATES)  # next states; register = state + 64 * oldest bit of the predecessor
-    metric = np.full(_STATES, -np.inf)
-    metric[0] = 0.0
-    choices = np.empty((soft.shape[0], _STATES), dtype=np.uint8)
+    metric = np.full((_STATES, list_size), -np.inf)
+    metric[0, 0] = 0.0
+    back = np.empty((soft.shape[0], _STATES, list_size), dtype=np.int32)  # index into the 2L candidates
     for step, received in enumerate(soft):
         branch = signs @ received  # (128,) correlation of each register's outputs with what was received
-        from_low = metric[upper >> 1] + branch[upper]
-        from_high = metric[(upper >> 1) | (_STATES >> 1)] + branch[upper + _STATES]
-        choices[step] = from_high > from_low
-        metric = np.maximum(from_low, from_high)
-    state = 0
-    bits = np.empty(soft.shape[0], dtype=np.uint8)
-    for step in range(soft.shape[0] - 1, -1, -1):
+        candidates = np.concatenate(
+            [
+                metric[upper >> 1] + branch[upper, None],
+                metric[(upper >> 1) | (_STATES >> 1)] + branch[upper + _STATES, None],
+            ],
+            axis=1,
+        )  # (states, 2L): from the low predecessor, then from the high one
+        order = np.argsort(-candidates, axis=1, kind="stable")[:, :list_size]
+        back[step] = order
+        metric = np.take_along_axis(candidates, order, axis=1)
+    paths = [_trace(back, rank) for rank in range(list_size) if np.isfinite(metric[0, rank])]
+    for payload, crc_ok in paths:
+        if crc_ok:
+            return payload, True
+    return paths[0]
+
+
+def _trace(back: np.ndarray, rank: int) -> tuple[bytes, bool]:
+    """Payload and CRC check of the ``rank``-th best path ending in state 0."""
+    steps, _, list_size = back.shape
+    state, bits = 0, np.empty(steps, dtype=np.uint8)
+    for step in range(steps - 1, -1, -1):
         bits[step] = state & 1
-        state = (state >> 1) | (int(choices[step, state]) << (_K - 2))
+        high, rank = divmod(int(back[step, state, rank]), list_size)
+        state = (state >> 1) | (high << (_K - 2))
     message = np.packbits(bits[:MESSAGE_BITS]).tobytes()
     payload, crc = message[:PAYLOAD_BYTES], int.from_bytes(message[PAYLOAD_BYTES:], "big")
     return payload, crc16(payload) == crc
