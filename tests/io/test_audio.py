@@ -336,3 +336,37 @@ def check_damaged(which: int, cut: float, flips: list[int]) -> None:
     assert rate > 0
     assert wav.ndim == 1 and len(wav) > 0
     assert np.all(np.isfinite(wav))
+
+
+def _ac3_in_matroska(path: Path, wav: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """Write mono AC-3 in Matroska; return (byte position, size) of every audio packet."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("ac3", rate=sr)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(wav[None], format="fltp", layout="mono")
+        frame.sample_rate = sr
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with av.open(str(path)) as src:
+        return [(p.pos, p.size) for p in src.demux(src.streams.audio[0]) if p.size]
+
+
+def test_a_damaged_packet_becomes_silence_and_the_rest_keeps_its_time(tmp_path, caplog):
+    sr = 48_000
+    t = np.arange(3 * sr) / sr
+    wav = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    packets = _ac3_in_matroska(tmp_path / "good.mka", wav, sr)
+    data = bytearray((tmp_path / "good.mka").read_bytes())
+    pos, size = packets[len(packets) // 2]
+    for i in range(pos + 8, pos + size - 8):  # scramble one frame's payload, keep the container intact
+        data[i] ^= 0x5A
+    (tmp_path / "bad.mka").write_bytes(bytes(data))
+    good, _ = load_audio(tmp_path / "good.mka")
+    with caplog.at_level("WARNING"):
+        bad, _ = load_audio(tmp_path / "bad.mka")
+    assert "1 of" in caplog.text and "damaged" in caplog.text
+    assert bad.shape == good.shape
+    wrong = np.flatnonzero(np.abs(bad - good) > 1e-3) / sr
+    assert 0 < wrong.max() - wrong.min() < 0.1  # one frame (32 ms) lost, in place; the rest is untouched

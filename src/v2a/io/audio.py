@@ -8,10 +8,12 @@ the audio stream of a video file, is decoded with PyAV.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +27,8 @@ import soxr
 from v2a.errors import InputError
 from v2a.io.atomic import atomic_output, check_output_path
 from v2a.io.audio_tags import check_tags, warn_untagged, write_soundfile
+
+log = logging.getLogger(__name__)
 
 AudioSource = str | os.PathLike | bytes | BinaryIO
 
@@ -179,17 +183,25 @@ def _read_pyav(
                 # Start a little early: lapped-transform codecs (AAC, Vorbis, Opus) need a frame of history.
                 target = origin + max(0.0, start_s - _SEEK_PREROLL_S)
                 container.seek(round(target / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
+            damaged = _DamageCount()
+            for pts, samples in _decoded(container, stream, rate, damaged):
                 if seek and not chunks:
-                    if frame.pts is None:
+                    if pts is None:
                         raise InputError(f"{name}: audio has no timestamps, cannot start at {start_s:g} s")
-                    first_time = float(frame.pts * stream.time_base - origin)
-                chunks.append(_frame_to_array(frame))
+                    first_time = float(pts * stream.time_base - origin)
+                chunks.append(samples)
                 decoded += chunks[-1].shape[1]
                 if duration_s is not None and first_time + decoded / rate >= start_s + duration_s:
                     break
         except av.FFmpegError as err:
             raise InputError(f"cannot decode audio of {name}: {_reason(err)}") from None
+        if damaged.packets:
+            if damaged.packets == damaged.total:
+                raise InputError(f"cannot decode audio of {name}: every audio packet is damaged")
+            log.warning(
+                "%s: %d of %d audio packets are damaged; they were replaced by silence of their length",
+                name, damaged.packets, damaged.total,
+            )  # fmt: skip
     if not chunks:
         channels = stream.codec_context.channels or 1
         return np.zeros((channels, 0), dtype=np.float32), rate
@@ -197,6 +209,51 @@ def _read_pyav(
     skip = max(0, round((start_s - first_time) * rate))
     stop = None if duration_s is None else skip + round(duration_s * rate)
     return wav[:, skip:stop], rate
+
+
+@dataclass
+class _DamageCount:
+    """Packets seen and packets that failed to decode."""
+
+    total: int = 0
+    packets: int = 0
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.AudioStream, rate: int, damaged: _DamageCount
+) -> Iterator[tuple[int | None, np.ndarray]]:
+    """(pts, (C, S) samples) of every decoded frame, in order, with gaps in the timestamps filled by silence.
+
+    A packet the decoder rejects (a damaged frame in an archival file, a cut download) is counted and
+    skipped instead of ending the read; the silence put where its frames were missing keeps the rest of
+    the track in its place in time (by the frames' timestamps, or by the packet's duration without them).
+    """
+    channels = stream.codec_context.channels or 1
+    expected: float | None = None  # where the next frame should start, in seconds
+    for packet in container.demux(stream):
+        if packet.size:
+            damaged.total += 1
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:  # the decoder rejected this packet (FFmpeg reports damage under several codes)
+            damaged.packets += 1
+            if (
+                packet.pts is None and packet.duration and packet.time_base
+            ):  # no timestamps to find the gap by
+                yield None, np.zeros((channels, round(packet.duration * packet.time_base * rate)), np.float32)
+            continue
+        for frame in frames:
+            samples = _frame_to_array(frame)
+            if samples.shape[0] != channels:  # a damaged frame that decoded into another layout
+                damaged.packets += 1
+                samples = np.zeros((channels, samples.shape[1]), np.float32)
+            if frame.pts is not None and frame.time_base is not None:
+                start = float(frame.pts * frame.time_base)
+                gap = 0 if expected is None else round((start - expected) * rate)
+                if gap > max(1, rate // 500):  # more than 2 ms missing: frames were lost
+                    yield None, np.zeros((samples.shape[0], gap), np.float32)
+                expected = start + samples.shape[1] / rate
+            yield frame.pts, samples
 
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
