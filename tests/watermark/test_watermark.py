@@ -147,6 +147,19 @@ def test_peak_stays_below_full_scale():
     assert np.max(np.abs(embed(loud, SR))) <= 0.999 + 1e-6
 
 
+def test_one_peak_is_limited_locally_and_the_rest_keeps_its_level():
+    quiet = 0.2 * _noise(4.0)
+    hit = quiet.copy()
+    at = 2 * SR
+    hit[at : at + 40] = 0.999  # one full-scale click
+    marked_quiet, marked_hit = embed(quiet, SR), embed(hit, SR)
+    assert np.max(np.abs(marked_hit)) <= 0.999 + 1e-6
+    far = np.r_[0 : at - SR // 10, at + SR // 10 : len(hit)]  # more than 100 ms from the click
+    level_db = 20 * np.log10(np.std(marked_hit[far]) / np.std(marked_quiet[far]))
+    assert abs(level_db) < 0.02  # not turned down as a whole (scaling to the peak would cost 0.6 dB here)
+    assert detect(marked_hit, SR).detected
+
+
 def test_bad_input_raises_input_error():
     good = _noise(2.0)
     for wav, sr, match in [

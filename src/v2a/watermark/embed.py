@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from v2a.errors import InputError
 from v2a.io.audio import resample
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 DEPTH_PER_SPREAD = 1.25  # target depth / local spread of the host: the per-cell signal-to-noise ratio
 MIN_DEPTH_DB = 0.5  # depth bounds in dB at strength 1 (held-out speech: wide-band PESQ 4.49 on average)
 MAX_DEPTH_DB = 3.5
-_PEAK_CEILING = 0.999  # the marked audio is scaled down (as a whole) if it would pass this peak
+_PEAK_CEILING = 0.999  # the marked audio is turned down around any sample that would pass this peak
+_LIMIT_S = 0.005  # hold of that local gain dip, in seconds
 
 
 def embed(
@@ -51,8 +53,8 @@ def embed(
 
     Returns:
         float32 array of the input's shape: the marked audio. Silent audio is returned unchanged
-        (with a logged warning): the mark needs sound to hide in. If the mark would push the peak past
-        full scale, the whole result is scaled down slightly instead of clipping.
+        (with a logged warning): the mark needs sound to hide in. Where the mark would push a sample past
+        full scale, the audio is turned down for a few milliseconds around it instead of clipping.
 
     Raises:
         InputError: the waveform, rate, key, payload or strength is invalid.
@@ -71,10 +73,25 @@ def embed(
     mark = resample(mark16, grid.RATE, sr) if sr != grid.RATE else mark16
     mark = _fit(mark, wav.shape[-1])
     out = wav + mark  # (S,) or (C, S): the same mark on every channel
-    peak = float(np.max(np.abs(out)))
-    if peak > _PEAK_CEILING and peak > float(np.max(np.abs(wav))):
-        out *= _PEAK_CEILING / peak
-    return out.astype(np.float32)
+    return (out * _limiter_gain(wav, out, sr)).astype(np.float32)
+
+
+def _limiter_gain(wav: np.ndarray, out: np.ndarray, sr: int) -> np.ndarray | float:
+    """Gain that keeps ``out`` at or below ``_PEAK_CEILING`` (or the input's own level where the input is
+    louder), applied only around the samples that need it: a brief, smooth dip of a few milliseconds,
+    so one peak never turns the whole track down.
+
+    The required gain per sample is spread over a ``_LIMIT_S`` hold (a moving minimum) and then smoothed by
+    a moving average no longer than the hold, so the smooth gain never exceeds the required one.
+    """
+    level = np.abs(out) if out.ndim == 1 else np.abs(out).max(axis=0)
+    allowed = np.maximum(_PEAK_CEILING, np.abs(wav) if wav.ndim == 1 else np.abs(wav).max(axis=0))
+    if np.all(level <= allowed):
+        return 1.0
+    need = np.minimum(1.0, allowed / np.maximum(level, 1e-12))
+    half = max(1, round(_LIMIT_S * sr))
+    gain = uniform_filter1d(minimum_filter1d(need, 2 * half + 1, mode="nearest"), half + 1, mode="nearest")
+    return np.minimum(gain, need)  # float rounding of the average must not let a sample through
 
 
 def _check_audio(wav: np.ndarray, sr: int) -> np.ndarray:
