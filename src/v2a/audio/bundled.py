@@ -77,6 +77,20 @@ def default_codec(*, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu") -> Cod
     return Codec.from_checkpoint(_existing("codec"), spec=spec, device=device)
 
 
+def load_codec(
+    path: str | os.PathLike | None = None, *, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu"
+) -> Codec:
+    """A codec checkpoint folder, or the bundled codec for None or ``"bundled"``, in eval mode.
+
+    Raises:
+        ModelUnavailableError: the bundled codec is asked for and is not there.
+        InputError: the checkpoint is unreadable, not a codec, or made for another spec.
+    """
+    if path is None or str(path) == "bundled":
+        return default_codec(spec=spec, device=device)
+    return Codec.from_checkpoint(path, spec=spec, device=device)
+
+
 def export_bundle(
     run_dir: str | os.PathLike,
     kind: str,

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2a.audio.bundled import default_codec
+from v2a.audio.bundled import load_codec
 from v2a.audio.codec import Codec
 from v2a.audio.mel import log_mel
 from v2a.data.shards import Sample, add_features
@@ -132,11 +132,6 @@ def extract_features(
         )
         done.append("latents")
     return done
-
-
-def load_codec(path: str | os.PathLike | None = None) -> Codec:
-    """The codec whose latents the generator learns: a checkpoint folder, or None for the bundled one."""
-    return default_codec() if path is None else Codec.from_checkpoint(path)
 
 
 def audio_latents(codec: Codec, wav: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from v2a.audio.bundled import default_codec
+from v2a.audio.bundled import load_codec
 from v2a.audio.codec import CHECKPOINT_KIND, Codec, CodecConfig, codec_config
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
@@ -325,13 +325,16 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
             log.info("resuming with the checkpoint's architecture %s", saved_config)
         model_config = saved_config
 
-    if cfg.decoder_from is not None:
-        start = _frozen_encoder_start(cfg.decoder_from, spec)
-        model_config = start.config if state is None else model_config
-    model = Codec(model_config).to(ctx.device)
-    if cfg.decoder_from is not None:
-        if state is None:
-            model.load_state_dict(start.state_dict())
+    start = (
+        load_codec(cfg.decoder_from, spec=spec) if cfg.decoder_from is not None and state is None else None
+    )
+    model = Codec(start.config if start is not None else model_config).to(ctx.device)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
+        model_config = start.config
+    if (
+        cfg.decoder_from is not None
+    ):  # fresh or resumed: the encoder (and its latent statistics) stay as loaded
         model.encoder.requires_grad_(False)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
@@ -355,11 +358,6 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
         ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     return _Run(ctx, spec, model_config, model, optimizer, scheduler, ema, step)
-
-
-def _frozen_encoder_start(path: str, spec: AudioSpec) -> Codec:
-    """The released codec a decoder-only run starts from (``bundled``: the shipped one)."""
-    return default_codec(spec=spec) if path == "bundled" else Codec.from_checkpoint(path, spec=spec)
 
 
 def _save(

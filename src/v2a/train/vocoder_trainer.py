@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from v2a.audio.bundled import default_codec
+from v2a.audio.bundled import load_codec
 from v2a.audio.codec import Codec
 from v2a.audio.griffinlim import griffin_lim
 from v2a.audio.mel import log_mel
@@ -346,7 +346,9 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
     run = _build(cfg, ctx, spec, run_dir)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
     rng = seed_run(cfg.seed, ctx, run.step)
-    codec = _load_codec(cfg.codec_checkpoint, spec, ctx.device)
+    codec = (
+        None if cfg.codec_checkpoint is None else load_codec(cfg.codec_checkpoint, spec=spec).to(ctx.device)
+    )
     step_fn = VocoderGANStep(run.generator, run.discriminators, run.opt_g, run.opt_d, cfg, spec, codec)
     val_batch = None
     if val_data is not None and len(val_data):
@@ -381,14 +383,6 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
         show=("loss/mel_l1", "loss/mrstft"),
     )
     return run_dir / RELEASE
-
-
-def _load_codec(path: str | None, spec: AudioSpec, device: torch.device) -> Codec | None:
-    """The codec of ``codec_checkpoint`` (``bundled``: the shipped one) on ``device``, or None."""
-    if path is None:
-        return None
-    codec = default_codec(spec=spec) if path == "bundled" else Codec.from_checkpoint(path, spec=spec)
-    return codec.to(device).eval()
 
 
 def _build(cfg: VocoderTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Path) -> _Run:
