@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from v2a.errors import InputError
+from v2a.io.video_probe import check_video_path, open_container
 
 _VENDOR = b"v2a"  # vendor string of the Vorbis comment block
 _FLAC_STREAMINFO, _FLAC_VORBIS_COMMENT = 0, 4
@@ -146,16 +147,8 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     Raises:
         InputError: the file is missing, empty, not a media file, or has no audio stream.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"{file}: no such file")
-    if file.stat().st_size == 0:
-        raise InputError(f"{file}: file is empty (0 bytes)")
-    try:
-        container = av.open(str(file), metadata_errors="replace")
-    except (av.FFmpegError, OSError, UnicodeError, ValueError) as err:
-        raise InputError(f"{file}: not an audio file or damaged beyond reading ({err})") from None
-    with container:
+    file = check_video_path(path, kind="audio")
+    with open_container(file, kind="audio") as container:
         if not container.streams.audio or container.streams.audio[0].codec_context is None:
             raise InputError(f"{file}: has no readable audio stream")
         stream = container.streams.audio[0]

@@ -175,13 +175,14 @@ def probe(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS) -> V
         )
 
 
-def check_video_path(path: str | os.PathLike) -> Path:
-    """Refuse a missing path, a directory or an empty file before FFmpeg sees it."""
+def check_video_path(path: str | os.PathLike, *, kind: str = "video") -> Path:
+    """Refuse a missing path, a directory or an empty file before FFmpeg sees it (``kind``: what the file
+    should be, for the messages)."""
     file = Path(path)
     if not file.exists():
         raise InputError(f"{file}: no such file")
     if file.is_dir():
-        raise InputError(f"{file}: is a directory, not a video file")
+        raise InputError(f"{file}: is a directory, not {_article(kind)} {kind} file")
     if not os.access(file, os.R_OK):
         raise InputError(f"{file}: permission denied")
     if file.stat().st_size == 0:
@@ -190,12 +191,12 @@ def check_video_path(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def open_container(file: Path) -> Iterator[av.container.InputContainer]:
-    """Open ``file`` with FFmpeg, turning its errors into one-line ``InputError``s."""
+def open_container(file: Path, *, kind: str = "video") -> Iterator[av.container.InputContainer]:
+    """Open ``file`` with FFmpeg, turning its errors into one-line ``InputError``s (``kind``: as above)."""
     try:
         container = av.open(str(file), metadata_errors="replace")
     except av.error.FFmpegError as exc:
-        raise InputError(f"{file}: {_open_problem(file)} ({ffmpeg_reason(exc)})") from None
+        raise InputError(f"{file}: {_open_problem(file, kind)} ({ffmpeg_reason(exc)})") from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise InputError(f"{file}: cannot be opened as a media file ({exc})") from None
     try:
@@ -233,12 +234,16 @@ def is_audio_only(path: str | os.PathLike) -> bool:
         return False
 
 
-def _open_problem(file: Path) -> str:
+def _open_problem(file: Path, kind: str) -> str:
     with open(file, "rb") as fh:
         head = fh.read(12)
     if head[4:8] == b"ftyp":
         return "MP4/MOV file without a readable index (moov): truncated or still being written"
-    return "not a video file or damaged beyond reading"
+    return f"not {_article(kind)} {kind} file or damaged beyond reading"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def ffmpeg_reason(exc: BaseException) -> str:
