@@ -237,9 +237,8 @@ def _decoded(
             frames = packet.decode()
         except av.FFmpegError:  # the decoder rejected this packet (FFmpeg reports damage under several codes)
             damaged.packets += 1
-            if (
-                packet.pts is None and packet.duration and packet.time_base
-            ):  # no timestamps to find the gap by
+            untimed = packet.pts is None and packet.duration and packet.time_base  # no gap to find it by
+            if untimed:
                 yield None, np.zeros((channels, round(packet.duration * packet.time_base * rate)), np.float32)
             continue
         for frame in frames:
