@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from v2a.encoders.cache import extract_features, load_codec
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.model.dit import load_generator
+from v2a.pipeline import default_generator_path
 from v2a.train.generator_data import (
     BatchSampler,
     build_corpus_cache,
@@ -111,6 +113,20 @@ def test_train_resume_and_release(shards, corpus, tmp_path):
     train_generator(GeneratorTrainConfig(**{**config.to_dict(), "max_steps": 5}))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in records) == 5  # resumed from step 3, not restarted
+
+
+def test_a_run_can_start_from_the_bundled_generator(shards, tmp_path):
+    config = GeneratorTrainConfig(
+        run_dir=str(tmp_path / "run"), data=str(shards), preset="small", init_from="bundled", batch_size=2,
+        max_steps=0, min_seconds=1.0, max_seconds=3.0, device="cpu",
+    )  # fmt: skip
+    started = load_generator(train_generator(config))
+    bundled = load_generator(default_generator_path())
+    assert started.cfg == bundled.cfg  # the bundle's architecture wins over --preset
+    for name, value in bundled.state_dict().items():  # weights and latent statistics, not re-measured
+        torch.testing.assert_close(started.state_dict()[name], value)
+    with pytest.raises(InputError):
+        train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "b"), init_from=str(tmp_path)))
 
 
 def test_bad_settings_are_clear_errors(tmp_path):

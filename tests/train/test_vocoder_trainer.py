@@ -11,6 +11,7 @@ import pytest
 import torch
 from audio_corpus import synth_clip
 
+from v2a.audio.bundled import load_vocoder
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.audio.vocoder import Vocoder, vocoder_config
@@ -68,6 +69,18 @@ def test_resuming_a_run_for_another_spec_is_refused(corpus: Path, tmp_path: Path
     assert load_train_state(run_dir / "last")["step"] == 0
     with pytest.raises(InputError, match="trains a vocoder for spec 'mel24k', not 'mel48k'"):
         train_vocoder(_config(corpus, run_dir, max_steps=0, spec_name="mel48k"))
+
+
+def test_a_run_can_start_from_the_bundled_vocoder(corpus: Path, tmp_path: Path):
+    bundled = load_vocoder("bundled")
+    run_dir = tmp_path / "run"
+    release = train_vocoder(_config(corpus, run_dir, max_steps=0, preset="tiny-vocos", init_from="bundled"))
+    started = Vocoder.from_checkpoint(release)
+    assert started.config == bundled.config  # the bundle's architecture wins over --preset
+    for name, value in bundled.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], value)
+    with pytest.raises(InputError):
+        train_vocoder(_config(corpus, tmp_path / "other", max_steps=0, init_from=str(tmp_path / "missing")))
 
 
 def _overfit(preset: str, steps: int = 30, phase_weight: float = 0.0) -> list[dict[str, torch.Tensor]]:

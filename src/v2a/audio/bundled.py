@@ -91,6 +91,20 @@ def load_codec(
     return Codec.from_checkpoint(path, spec=spec, device=device)
 
 
+def load_vocoder(
+    path: str | os.PathLike | None = None, *, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu"
+) -> Vocoder:
+    """A vocoder checkpoint folder, or the bundled vocoder for None or ``"bundled"``, in eval mode.
+
+    Raises:
+        ModelUnavailableError: the bundled vocoder is asked for and is not there.
+        InputError: the checkpoint is unreadable, not a vocoder, or made for another spec.
+    """
+    if path is None or str(path) == "bundled":
+        return default_vocoder(spec=spec, device=device)
+    return Vocoder.from_checkpoint(path, spec=spec, device=device)
+
+
 def export_bundle(
     run_dir: str | os.PathLike,
     kind: str,

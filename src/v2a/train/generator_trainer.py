@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from v2a.audio.bundled import default_vocoder
+from v2a.audio.bundled import bundle_path, default_vocoder
 from v2a.encoders.cache import load_codec
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
@@ -40,7 +40,7 @@ from v2a.eval.onset import onset_metrics
 from v2a.model.checkpoint import find_train_state, load_state_strict, load_train_state, save_train_state
 from v2a.model.conditions import ConditionDropout, Conditions, sample_context_mask, sample_keep_masks
 from v2a.model.config import ModelConfig, model_config
-from v2a.model.dit import AudioDiT, loss_mask, save_generator
+from v2a.model.dit import AudioDiT, load_generator, loss_mask, save_generator
 from v2a.model.flow import FlowMatching
 from v2a.model.inputs import ClipFeatures, collate
 from v2a.train.generator_data import (
@@ -83,6 +83,8 @@ class GeneratorTrainConfig:
         corpus_cache: the corpus's latent/caption cache (None: ``RUN_DIR/corpus-features.npz``).
         codec_checkpoint: codec whose latents are learned (None: the bundled one; must match the shards').
         preset: network size (``tiny``, ``small``, ``medium``); on resume the checkpoint's architecture wins.
+        init_from: a released generator (``bundled``: the shipped one) whose weights, architecture and latent
+            statistics start a new run, e.g. to fine-tune on your own footage (ignored when resuming).
         train_split: shard split to train on.
         val_data: shard folder of held-out clips for validation (None: no validation).
         val_split: its split.
@@ -117,6 +119,7 @@ class GeneratorTrainConfig:
     corpus_cache: str | None = None
     codec_checkpoint: str | None = None
     preset: str = "tiny"
+    init_from: str | None = None
     train_split: str = "train"
     val_data: str | None = None
     val_split: str = "train"
@@ -240,7 +243,8 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
     )  # fmt: skip
     net = unwrap(run.net)
     if run.step == 0:
-        _set_latent_stats(net, sampler, ctx)
+        if cfg.init_from is None:  # a started network keeps the statistics its weights were trained with
+            _set_latent_stats(net, sampler, ctx)
         run.ema = EMA(net, cfg.ema_decay)
     val = (
         load_shard_clips(cfg.val_data, cfg.val_split, limit=cfg.val_clips)
@@ -356,10 +360,15 @@ def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path) -> _Run:
     """Network, optimiser and EMA, fresh or from ``run_dir/last`` (architecture from the checkpoint)."""
     resume_dir = find_train_state(run_dir)
     state = load_train_state(resume_dir) if resume_dir is not None else None
-    arch = model_config(cfg.preset)
+    start = _initial_network(cfg.init_from) if state is None else None
+    arch = model_config(cfg.preset) if start is None else start.cfg
     if state is not None:
         arch = ModelConfig.from_dict(state["model_config"])
     net = AudioDiT(arch).to(ctx.device)
+    if start is not None:
+        net.load_state_dict(start.state_dict())
+        if ctx.is_main:
+            log.info("starting from the weights of generator %s", cfg.init_from)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(cfg.warmup_steps, cfg.schedule_steps, cfg.min_lr_ratio)
@@ -382,6 +391,13 @@ def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path) -> _Run:
         # condition dropout and corpus batches leave some projections unused on some ranks in some steps
         model = nn.parallel.DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
     return _Run(ctx, arch, model, opt, sched, ema, step)
+
+
+def _initial_network(init_from: str | None) -> AudioDiT | None:
+    """The released generator a new run starts from (``bundled``: the shipped one), or None."""
+    if init_from is None:
+        return None
+    return load_generator(bundle_path("generator") if init_from == "bundled" else init_from)
 
 
 @torch.no_grad()

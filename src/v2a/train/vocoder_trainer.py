@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from v2a.audio.bundled import load_codec
+from v2a.audio.bundled import load_codec, load_vocoder
 from v2a.audio.codec import Codec
 from v2a.audio.griffinlim import griffin_lim
 from v2a.audio.mel import log_mel
@@ -82,7 +82,7 @@ class VocoderTrainConfig:
             manifest and ``split``).
         run_dir: output folder; an existing run there is resumed.
         preset: vocoder size (``tiny`` or ``base``); on resume the checkpoint's architecture wins.
-        disc_preset: discriminator size; None means the same name as ``preset``.
+        disc_preset: discriminator size; None means the size in ``preset``'s name (``tiny-vocos``: ``tiny``).
         spec_name: the AudioSpec to train for.
         train_split: manifest split to train on; val_split: manifest split for validation metrics.
         batch_size: crops per process per step (DDP multiplies it by the world size).
@@ -98,6 +98,8 @@ class VocoderTrainConfig:
             as codec reconstructions of their mel (what the generator's latents decode to) while the
             targets stay the real audio, so the vocoder learns to render the codec's mels cleanly.
             ``bundled`` means the codec that ships with Foley.
+        init_from: a released vocoder (``bundled``: the shipped one) whose weights start a new run, e.g. to
+            fine-tune on your own audio; its architecture replaces ``preset``. Ignored when resuming.
         mrd_weight: weight of the resolution discriminators relative to the period ones.
         grad_clip: max gradient norm (per network).
         ema_decay: EMA of the generator weights (None: off); the release uses the EMA weights.
@@ -130,6 +132,7 @@ class VocoderTrainConfig:
     phase_weight: float = 0.0
     codec_checkpoint: str | None = None
     codec_prob: float = 0.5
+    init_from: str | None = None
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     mrd_weight: float = 1.0
@@ -312,10 +315,15 @@ def train_vocoder(config: VocoderTrainConfig) -> Path:
         teardown_distributed()
 
 
+def _disc_preset(cfg: VocoderTrainConfig) -> str:
+    """The discriminator preset: ``--disc-preset``, else the size that names the vocoder preset."""
+    return cfg.disc_preset or cfg.preset.split("-")[0]
+
+
 def _check_config(cfg: VocoderTrainConfig) -> None:
     try:
         get_spec(cfg.spec_name)
-        discriminator_config(cfg.disc_preset or cfg.preset)
+        discriminator_config(_disc_preset(cfg))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     vocoder_config(cfg.preset)
@@ -400,11 +408,17 @@ def _build(cfg: VocoderTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: 
             )
         if model_config != vocoder_config(cfg.preset, spec) and ctx.is_main:
             log.info("resuming with the checkpoint's architecture %s", model_config)
+        start = None
     else:
-        model_config = vocoder_config(cfg.preset, spec)
-        disc_config = discriminator_config(cfg.disc_preset or cfg.preset)
+        start = None if cfg.init_from is None else load_vocoder(cfg.init_from, spec=spec)
+        model_config = vocoder_config(cfg.preset, spec) if start is None else start.config
+        disc_config = discriminator_config(_disc_preset(cfg))
 
     generator = Vocoder(model_config).to(ctx.device)
+    if start is not None:
+        generator.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+        if ctx.is_main:
+            log.info("starting from the weights of vocoder %s", cfg.init_from)
     discriminators = VocoderDiscriminators(disc_config, spec).to(ctx.device)
     opt_g = torch.optim.AdamW(
         generator.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
