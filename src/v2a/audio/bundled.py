@@ -64,7 +64,7 @@ def default_vocoder(*, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu") -> V
         ModelUnavailableError: the bundle is not there.
         InputError: it is there but unreadable, or made for another spec.
     """
-    return Vocoder.from_checkpoint(_existing("vocoder"), spec=spec, device=device)
+    return load_vocoder(None, spec=spec, device=device)
 
 
 def default_codec(*, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu") -> Codec:
@@ -74,21 +74,7 @@ def default_codec(*, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu") -> Cod
         ModelUnavailableError: the bundle is not there.
         InputError: it is there but unreadable, or made for another spec.
     """
-    return Codec.from_checkpoint(_existing("codec"), spec=spec, device=device)
-
-
-def load_codec(
-    path: str | os.PathLike | None = None, *, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu"
-) -> Codec:
-    """A codec checkpoint folder, or the bundled codec for None or ``"bundled"``, in eval mode.
-
-    Raises:
-        ModelUnavailableError: the bundled codec is asked for and is not there.
-        InputError: the checkpoint is unreadable, not a codec, or made for another spec.
-    """
-    if path is None or str(path) == "bundled":
-        return default_codec(spec=spec, device=device)
-    return Codec.from_checkpoint(path, spec=spec, device=device)
+    return load_codec(None, spec=spec, device=device)
 
 
 def load_vocoder(
@@ -100,9 +86,24 @@ def load_vocoder(
         ModelUnavailableError: the bundled vocoder is asked for and is not there.
         InputError: the checkpoint is unreadable, not a vocoder, or made for another spec.
     """
-    if path is None or str(path) == "bundled":
-        return default_vocoder(spec=spec, device=device)
-    return Vocoder.from_checkpoint(path, spec=spec, device=device)
+    return Vocoder.from_checkpoint(_source("vocoder", path), spec=spec, device=device)
+
+
+def load_codec(
+    path: str | os.PathLike | None = None, *, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu"
+) -> Codec:
+    """A codec checkpoint folder, or the bundled codec for None or ``"bundled"``, in eval mode.
+
+    Raises:
+        ModelUnavailableError: the bundled codec is asked for and is not there.
+        InputError: the checkpoint is unreadable, not a codec, or made for another spec.
+    """
+    return Codec.from_checkpoint(_source("codec", path), spec=spec, device=device)
+
+
+def _source(kind: str, path: str | os.PathLike | None) -> Path:
+    """The checkpoint folder to load: ``path``, or the bundled one of ``kind`` for None or ``"bundled"``."""
+    return _existing(kind) if path is None or str(path) == "bundled" else Path(path)
 
 
 def export_bundle(
