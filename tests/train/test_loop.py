@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -15,6 +17,7 @@ from v2a.train.loop import (
     EMA,
     Every,
     MetricsLog,
+    StopRequest,
     TimeBudget,
     check_settings,
     plot_metrics,
@@ -111,6 +114,34 @@ def test_train_loop_logs_means_saves_periodically_and_at_the_end(tmp_path):
     assert saves == [5]
     train_loop(ctx, step=5, train_step=None, budget=TimeBudget(0.0), max_steps=None, saved=False, **common)
     assert saves == [5, 5]
+
+
+def test_ctrl_c_stops_the_loop_after_the_step_and_saves_it(tmp_path):
+    ctx = setup_distributed("cpu")
+    saves: list[int] = []
+
+    def train_step(step: int) -> dict[str, float]:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends, mid-step
+        return {"loss/x": 1.0}
+
+    before = signal.getsignal(signal.SIGINT)
+    step = train_loop(
+        ctx, step=0, train_step=train_step, save=saves.append, metrics=MetricsLog(tmp_path / "m.jsonl"),
+        budget=TimeBudget(None), max_steps=100, checkpoint_minutes=None, log_every=10, saved=False,
+    )  # fmt: skip
+    assert step == 3 and saves == [3]  # the interrupted step finished and was saved
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is gone again
+
+    def stubborn(step: int) -> dict[str, float]:
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C quits at once
+        return {"loss/x": 1.0}
+
+    with StopRequest() as request:
+        stubborn(0)
+        assert request.requested
+        with pytest.raises(KeyboardInterrupt):
+            stubborn(1)
 
 
 def test_check_settings_names_every_bad_field_and_missing_data():

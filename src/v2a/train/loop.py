@@ -19,6 +19,8 @@ import logging
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,6 +154,38 @@ class TimeBudget:
         return self.max_seconds is not None and self.elapsed >= self.max_seconds
 
 
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM, while active, asks the training loop to stop after this step and save.
+
+    A second signal quits at once (KeyboardInterrupt). Handlers are only installed in the main thread, and
+    the previous ones are restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning(
+            "%s: stopping after this step and saving a checkpoint (send it again to quit at once)",
+            signal.Signals(signum).name,
+        )
+
+
 class Every:
     """A periodic wall-clock trigger (for "checkpoint every K minutes").
 
@@ -249,8 +283,10 @@ def train_loop(
 ) -> int:
     """Run optimisation steps until the step or time budget is spent; log and save along the way.
 
-    All ranks stop and save together. A final save happens when steps were taken since the last one,
-    or when nothing was saved yet (``saved`` False: a fresh run that got no steps still leaves a release).
+    All ranks stop and save together, also when the run is interrupted (Ctrl-C or SIGTERM, see
+    :class:`StopRequest`; the run resumes from there). A final save happens when steps were taken since
+    the last one, or when nothing was saved yet (``saved`` False: a fresh run that got no steps still
+    leaves a release).
     Every rank returns only once the final save is done.
 
     Args:
@@ -272,22 +308,23 @@ def train_loop(
     """
     saver, means = Every(checkpoint_minutes), RunningMeans()
     saved_step = step if saved else None
-    while True:
-        stop = (max_steps is not None and step >= max_steps) or budget.expired()
-        if ctx.any(stop):
-            break
-        values = train_step(step)
-        step += 1
-        means.add(values)
-        if step % log_every == 0:
-            record = {**means.pop(), **(extra() if extra is not None else {})}
-            metrics.log(step, record)
-            if ctx.is_main:
-                shown = " | ".join(f"{k.split('/')[-1]} {record[k]:.4f}" for k in show if k in record)
-                log.info("step %d | %s | %.2f steps/s", step, shown, record["steps_per_s"])
-        if ctx.any(saver.due()):
-            save(step)
-            saved_step = step
+    with StopRequest() as interrupted:
+        while True:
+            stop = (max_steps is not None and step >= max_steps) or budget.expired() or interrupted.requested
+            if ctx.any(stop):
+                break
+            values = train_step(step)
+            step += 1
+            means.add(values)
+            if step % log_every == 0:
+                record = {**means.pop(), **(extra() if extra is not None else {})}
+                metrics.log(step, record)
+                if ctx.is_main:
+                    shown = " | ".join(f"{k.split('/')[-1]} {record[k]:.4f}" for k in show if k in record)
+                    log.info("step %d | %s | %.2f steps/s", step, shown, record["steps_per_s"])
+            if ctx.any(saver.due()):
+                save(step)
+                saved_step = step
     if saved_step != step:
         save(step)
     ctx.barrier()  # no rank returns before the final checkpoint exists
