@@ -16,6 +16,7 @@ from v2a.model.checkpoint import save_train_state
 from v2a.train.loop import (
     EMA,
     Every,
+    LoopLimits,
     MetricsLog,
     StopRequest,
     TimeBudget,
@@ -91,13 +92,12 @@ def test_train_loop_logs_means_saves_periodically_and_at_the_end(tmp_path):
     ctx = setup_distributed("cpu")
     saves: list[int] = []
     metrics = MetricsLog(tmp_path / "metrics.jsonl")
-    common = {"save": saves.append, "metrics": metrics, "checkpoint_minutes": None, "log_every": 2}
+    common = {"save": saves.append, "metrics": metrics}
     step = train_loop(
         ctx,
         step=0,
         train_step=lambda s: {"loss/x": float(s)},
-        budget=TimeBudget(None),
-        max_steps=5,
+        limits=LoopLimits(max_steps=5, log_every=2),
         saved=False,
         extra=lambda: {"lr": 0.1},
         **common,
@@ -107,12 +107,9 @@ def test_train_loop_logs_means_saves_periodically_and_at_the_end(tmp_path):
     assert [(r["step"], r["loss/x"], r["lr"]) for r in records] == [(2, 0.5, 0.1), (4, 2.5, 0.1)]
     assert all(r["steps_per_s"] > 0 for r in records)
     # nothing to do and a checkpoint already there: no save; none there yet: one save
-    assert (
-        train_loop(ctx, step=5, train_step=None, budget=TimeBudget(None), max_steps=5, saved=True, **common)
-        == 5
-    )
+    assert train_loop(ctx, step=5, train_step=None, limits=LoopLimits(max_steps=5), saved=True, **common) == 5
     assert saves == [5]
-    train_loop(ctx, step=5, train_step=None, budget=TimeBudget(0.0), max_steps=None, saved=False, **common)
+    train_loop(ctx, step=5, train_step=None, limits=LoopLimits(max_minutes=0.0), saved=False, **common)
     assert saves == [5, 5]
 
 
@@ -128,7 +125,7 @@ def test_ctrl_c_stops_the_loop_after_the_step_and_saves_it(tmp_path):
     before = signal.getsignal(signal.SIGINT)
     step = train_loop(
         ctx, step=0, train_step=train_step, save=saves.append, metrics=MetricsLog(tmp_path / "m.jsonl"),
-        budget=TimeBudget(None), max_steps=100, checkpoint_minutes=None, log_every=10, saved=False,
+        limits=LoopLimits(max_steps=100, log_every=10), saved=False,
     )  # fmt: skip
     assert step == 3 and saves == [3]  # the interrupted step finished and was saved
     assert signal.getsignal(signal.SIGINT) is before  # the handler is gone again

@@ -67,7 +67,9 @@ def test_resuming_a_run_for_another_spec_is_refused(corpus: Path, tmp_path: Path
     run_dir = tmp_path / "run"
     train_vocoder(_config(corpus, run_dir, max_steps=0))
     assert load_train_state(run_dir / "last")["step"] == 0
-    with pytest.raises(InputError, match="trains a vocoder for spec 'mel24k', not 'mel48k'"):
+    with pytest.raises(
+        InputError, match="made for audio spec 'mel24k', but 'mel48k' is in use; use another --run-dir"
+    ):
         train_vocoder(_config(corpus, run_dir, max_steps=0, spec_name="mel48k"))
 
 

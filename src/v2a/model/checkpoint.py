@@ -326,7 +326,9 @@ def _write_dir_atomic(out: Path, write: Callable[[Path], None]) -> None:
             shutil.rmtree(tmp)
 
 
-def check_audio_spec(what: str, path: str | os.PathLike, made_for: str, in_use: str | None) -> None:
+def check_audio_spec(
+    what: str, path: str | os.PathLike, made_for: str, in_use: str | None, *, remedy: str | None = None
+) -> None:
     """Refuse a ``what`` checkpoint (vocoder, codec, ...) made for another AudioSpec than the one in use.
 
     Args:
@@ -334,6 +336,7 @@ def check_audio_spec(what: str, path: str | os.PathLike, made_for: str, in_use: 
         path: the checkpoint, for the message.
         made_for: the spec name stored in the checkpoint's config.
         in_use: the caller's spec name; None accepts any.
+        remedy: what the user should do instead (default: train or pick one for the spec in use).
 
     Raises:
         InputError: the names differ.
@@ -341,5 +344,5 @@ def check_audio_spec(what: str, path: str | os.PathLike, made_for: str, in_use: 
     if in_use is not None and made_for != in_use:
         raise InputError(
             f"{what} checkpoint {path} was made for audio spec {made_for!r}, "
-            f"but {in_use!r} is in use; train or pick a {what} for {in_use!r}"
+            f"but {in_use!r} is in use; {remedy or f'train or pick a {what} for {in_use!r}'}"
         )

@@ -35,6 +35,7 @@ from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
 from v2a.errors import InputError
 from v2a.model.checkpoint import (
+    check_audio_spec,
     load_state_strict,
     save_checkpoint,
     save_train_state,
@@ -43,8 +44,8 @@ from v2a.train.audio_data import load_train_val, whole_hops
 from v2a.train.loop import (
     EMA,
     DistContext,
+    LoopLimits,
     MetricsLog,
-    TimeBudget,
     autocast,
     check_settings,
     plot_metrics,
@@ -299,10 +300,7 @@ def _train(cfg: CodecTrainConfig, ctx: DistContext) -> Path:
         train_step=train_step,
         save=lambda _step: _save(run, cfg, run_dir, metrics, val_batch, stats_batch),
         metrics=metrics,
-        budget=TimeBudget(cfg.max_minutes),
-        max_steps=cfg.max_steps,
-        checkpoint_minutes=cfg.checkpoint_minutes,
-        log_every=cfg.log_every,
+        limits=LoopLimits.of(cfg),
         saved=(run_dir / RELEASE).exists(),
         extra=lambda: {"lr": run.scheduler.get_last_lr()[0]},
         show=("loss/mel_l1", "loss/kl"),
@@ -316,11 +314,9 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
     model_config = _model_config(cfg, spec)
     if state is not None:
         saved_config = CodecConfig.from_dict(state["model_config"])
-        if saved_config.spec_name != spec.name:
-            raise InputError(
-                f"run {run_dir} trains a codec for spec {saved_config.spec_name!r}, not {spec.name!r}; "
-                "use another --run-dir"
-            )
+        check_audio_spec(
+            "codec", resume_dir, saved_config.spec_name, spec.name, remedy="use another --run-dir"
+        )
         if saved_config != model_config and ctx.is_main:
             log.info("resuming with the checkpoint's architecture %s", saved_config)
         model_config = saved_config

@@ -260,6 +260,28 @@ class RunningMeans:
         return record
 
 
+@dataclass(frozen=True)
+class LoopLimits:
+    """When a training loop stops, saves and logs: the settings every trainer config shares.
+
+    Attributes:
+        max_minutes: wall-clock budget of this invocation (None: unlimited).
+        max_steps: stop at this global step (None: no limit).
+        checkpoint_minutes: save period.
+        log_every: steps between metric records.
+    """
+
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    checkpoint_minutes: float | None = None
+    log_every: int = 25
+
+    @classmethod
+    def of(cls, config: Any) -> LoopLimits:
+        """The limits a trainer config sets (fields of the same names)."""
+        return cls(config.max_minutes, config.max_steps, config.checkpoint_minutes, config.log_every)
+
+
 def seed_run(seed: int, ctx: DistContext, step: int) -> np.random.Generator:
     """Seed every library for this rank and step (so a resumed run draws new data) and return a data RNG."""
     seed_everything(seed + 7919 * ctx.rank + step)
@@ -273,10 +295,7 @@ def train_loop(
     train_step: Callable[[int], Mapping[str, torch.Tensor | float]],
     save: Callable[[int], None],
     metrics: MetricsLog,
-    budget: TimeBudget,
-    max_steps: int | None,
-    checkpoint_minutes: float | None,
-    log_every: int,
+    limits: LoopLimits,
     saved: bool,
     extra: Callable[[], Mapping[str, float]] | None = None,
     show: Sequence[str] = (),
@@ -294,11 +313,8 @@ def train_loop(
         step: the global step to start from (0, or the resumed step).
         train_step: trains on one batch given the current global step; returns scalar values to log.
         save: writes checkpoints for a global step (called on every rank; only rank 0 should write).
-        metrics: where the averaged values go every ``log_every`` steps.
-        budget: wall-clock budget of this invocation.
-        max_steps: stop at this global step (None: no limit).
-        checkpoint_minutes: save period.
-        log_every: steps between metric records.
+        metrics: where the averaged values go every ``limits.log_every`` steps.
+        limits: time and step budget of this invocation, save period and log period.
         saved: whether the run folder already holds a checkpoint for ``step``.
         extra: values added to each record (e.g. the learning rate).
         show: keys printed to the log at each record, beside the step rate.
@@ -306,7 +322,8 @@ def train_loop(
     Returns:
         The global step reached.
     """
-    saver, means = Every(checkpoint_minutes), RunningMeans()
+    budget, saver, means = TimeBudget(limits.max_minutes), Every(limits.checkpoint_minutes), RunningMeans()
+    max_steps, log_every = limits.max_steps, limits.log_every
     saved_step = step if saved else None
     with StopRequest() as interrupted:
         while True:

@@ -36,6 +36,7 @@ from v2a.audio.spec import AudioSpec, get_spec
 from v2a.audio.vocoder import CHECKPOINT_KIND, Vocoder, VocoderConfig, vocoder_config
 from v2a.errors import InputError
 from v2a.model.checkpoint import (
+    check_audio_spec,
     load_state_strict,
     save_checkpoint,
     save_train_state,
@@ -45,8 +46,8 @@ from v2a.train.discriminators import DiscriminatorConfig, VocoderDiscriminators,
 from v2a.train.loop import (
     EMA,
     DistContext,
+    LoopLimits,
     MetricsLog,
-    TimeBudget,
     autocast,
     check_settings,
     maybe_no_sync,
@@ -382,10 +383,7 @@ def _train(cfg: VocoderTrainConfig, ctx: DistContext) -> Path:
         train_step=train_step,
         save=lambda _step: _save(run, cfg, run_dir, metrics, val_batch, step_fn),
         metrics=metrics,
-        budget=TimeBudget(cfg.max_minutes),
-        max_steps=cfg.max_steps,
-        checkpoint_minutes=cfg.checkpoint_minutes,
-        log_every=cfg.log_every,
+        limits=LoopLimits.of(cfg),
         saved=(run_dir / RELEASE).exists(),
         extra=lambda: {"lr": run.sched_g.get_last_lr()[0]},
         show=("loss/mel_l1", "loss/mrstft"),
@@ -401,11 +399,9 @@ def _build(cfg: VocoderTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: 
         disc_config = DiscriminatorConfig(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in state["disc_config"].items()}
         )
-        if model_config.spec_name != spec.name:
-            raise InputError(
-                f"run {run_dir} trains a vocoder for spec {model_config.spec_name!r}, not {spec.name!r}; "
-                "use another --run-dir"
-            )
+        check_audio_spec(
+            "vocoder", resume_dir, model_config.spec_name, spec.name, remedy="use another --run-dir"
+        )
         if model_config != vocoder_config(cfg.preset, spec) and ctx.is_main:
             log.info("resuming with the checkpoint's architecture %s", model_config)
         start = None
