@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from v2a import __version__
 from v2a.cli_config import add_config_flags, config_from_args
@@ -175,13 +175,16 @@ def _cmd_data_shard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_vocoder(args: argparse.Namespace) -> int:
-    from v2a.train.vocoder_trainer import VocoderTrainConfig, train_vocoder
+def _train_command(trainer: Callable[[Any], Path], config_class: type) -> Callable[[argparse.Namespace], int]:
+    """The `v2a train KIND` handler: build the trainer's config from the flags, train, print the release."""
 
-    _log_to_stderr()
-    release = train_vocoder(config_from_args(VocoderTrainConfig, args))
-    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
-    return 0
+    def command(args: argparse.Namespace) -> int:
+        _log_to_stderr()
+        release = trainer(config_from_args(config_class, args))
+        print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
+        return 0
+
+    return command
 
 
 def _log_to_stderr() -> None:
@@ -242,24 +245,6 @@ def _cmd_sync_offset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_sync(args: argparse.Namespace) -> int:
-    from v2a.train.sync_trainer import SyncTrainConfig, train_sync
-
-    _log_to_stderr()
-    release = train_sync(config_from_args(SyncTrainConfig, args))
-    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
-    return 0
-
-
-def _cmd_train_generator(args: argparse.Namespace) -> int:
-    from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
-
-    _log_to_stderr()
-    release = train_generator(config_from_args(GeneratorTrainConfig, args))
-    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
-    return 0
-
-
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from v2a.audio.reconstruct import reconstruct
 
@@ -272,15 +257,6 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(json.dumps({"output": str(out)}) if args.json else f"wrote {out}")
-    return 0
-
-
-def _cmd_train_codec(args: argparse.Namespace) -> int:
-    from v2a.train.codec_trainer import CodecTrainConfig, train_codec
-
-    _log_to_stderr()
-    release = train_codec(config_from_args(CodecTrainConfig, args))
-    print(json.dumps({"release": str(release)}) if args.json else f"release checkpoint: {release}")
     return 0
 
 
@@ -579,7 +555,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
-    from v2a.train.vocoder_trainer import VocoderTrainConfig
+    from v2a.train.vocoder_trainer import VocoderTrainConfig, train_vocoder
 
     train = sub.add_parser("train", help="train the vocoder, codec, encoders or generator (CPU or GPU, DDP)")
     train_sub = train.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND", parser_class=_Parser)
@@ -594,9 +570,9 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_config_flags(p, VocoderTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_cmd_train_vocoder)
+    p.set_defaults(func=_train_command(train_vocoder, VocoderTrainConfig))
 
-    from v2a.train.codec_trainer import CodecTrainConfig
+    from v2a.train.codec_trainer import CodecTrainConfig, train_codec
 
     p = train_sub.add_parser(
         "codec",
@@ -608,9 +584,9 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_cmd_train_codec)
+    p.set_defaults(func=_train_command(train_codec, CodecTrainConfig))
 
-    from v2a.train.sync_trainer import SyncTrainConfig
+    from v2a.train.sync_trainer import SyncTrainConfig, train_sync
 
     p = train_sub.add_parser(
         "sync",
@@ -620,9 +596,9 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_config_flags(p, SyncTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_cmd_train_sync)
+    p.set_defaults(func=_train_command(train_sync, SyncTrainConfig))
 
-    from v2a.train.generator_trainer import GeneratorTrainConfig
+    from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
 
     p = train_sub.add_parser(
         "generator",
@@ -634,7 +610,7 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_config_flags(p, GeneratorTrainConfig, required=("run_dir",))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_cmd_train_generator)
+    p.set_defaults(func=_train_command(train_generator, GeneratorTrainConfig))
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
