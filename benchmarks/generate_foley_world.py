@@ -78,6 +78,9 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--name", default=None, help="results file name (default: generate_foley_world[_cfgtextW])"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -146,7 +149,9 @@ def main() -> None:
         "neg_mass_cut": (before - after) / before if before > 0 else None,
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "generate_foley_world" + (f"_cfgtext{args.cfg_text:g}" if args.cfg_text is not None else "")
+    name = args.name or "generate_foley_world" + (
+        f"_cfgtext{args.cfg_text:g}" if args.cfg_text is not None else ""
+    )
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
