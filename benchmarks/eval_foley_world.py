@@ -7,6 +7,9 @@ Rows of the table:
   onset of the video (``v2a.eval.baselines``), with its cost measured per clip;
 - ``shuffled ground truth``: another clip's soundtrack (real sounds, unrelated timing and content);
 - ``silence``: an all-zero track (the floor);
+- ``ground truth via vocoder`` and ``ground truth via codec -> vocoder``: the clips' own soundtracks passed
+  through the bundled audio representation (``v2a reconstruct --via vocoder|codec``): the ceiling of any
+  generator that outputs codec latents, e.g. for sound class;
 - one row per ``--system NAME=DIR`` (a folder of generated ``<video stem>*.wav`` files, sidecars optional).
 
 Usage::
@@ -27,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from eval_common import score_systems, write_results
+from v2a.audio.bundled import default_codec, default_vocoder
+from v2a.audio.reconstruct import reconstruct_waveform
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.data.manifest import read_manifest
 from v2a.eval.baselines import RandomOnsetBaseline
@@ -60,6 +65,15 @@ def make_shuffled(rows, out: Path) -> None:
         save_audio(out / f"{Path(row.video).stem}.wav", wav, SR)
 
 
+def make_reconstructed(rows, via: str, out: Path) -> None:
+    """Pass each clip's own soundtrack through the bundled representation (``vocoder`` or ``codec``)."""
+    vocoder, codec = default_vocoder(), default_codec() if via == "codec" else None
+    for row in rows:
+        wav = load_reference(row, SR)
+        rec = reconstruct_waveform(wav, via=via, vocoder=vocoder, codec=codec)
+        save_audio(out / f"{Path(row.video).stem}.wav", rec, SR)
+
+
 def make_silence(rows, out: Path) -> None:
     for row in rows:
         save_audio(out / f"{Path(row.video).stem}.wav", np.zeros(round(row.duration_s * SR), np.float32), SR)
@@ -77,17 +91,21 @@ def main() -> None:
     rows = read_manifest(args.manifest)[: args.limit]
     options = EvalOptions(limit=args.limit)
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {k: Path(tmp) / k for k in ("baseline", "shuffled", "silence")}
+        folders = {k: Path(tmp) / k for k in ("baseline", "shuffled", "silence", "vocoder", "codec")}
         for folder in folders.values():
             folder.mkdir()
         make_baseline(rows, args.corpus, folders["baseline"])
         make_shuffled(rows, folders["shuffled"])
         make_silence(rows, folders["silence"])
+        for via in ("vocoder", "codec"):
+            make_reconstructed(rows, via, folders[via])
         systems: dict[str, Path | None] = {
             "ground truth": None,
             "baseline: random sfx at motion onsets": folders["baseline"],
             "shuffled ground truth": folders["shuffled"],
             "silence": folders["silence"],
+            "ground truth via vocoder": folders["vocoder"],
+            "ground truth via codec -> vocoder": folders["codec"],
         }
         for spec in args.system:
             name, _, folder = spec.partition("=")

@@ -5,6 +5,8 @@ For every clip of the manifest it writes, with sidecars ``{prompt, negative_prom
 - ``OUT/ours/<stem>.<seed>.wav``: ``--variants`` variants, no prompt (pixels alone), default settings;
 - ``OUT/shuffled/<stem>.0.wav``: the same model given the *next* clip's video (the shuffled-video control:
   right kind of sound, wrong timing and content);
+- ``OUT/caption/<stem>.<seed>.wav`` (with ``--caption-prompt``): the clip's own caption as the prompt,
+  which separates what the picture fails to convey from what the generator cannot make at all;
 - ``OUT/negative/<stem>.{0,1}.wav`` and ``<stem>.{0,1}.neg.wav``: without and with a negative prompt naming
   a sound class present in the clip (the first labelled event the classifier knows).
 
@@ -76,6 +78,9 @@ def main() -> None:
         action="store_true",
         help="only the negative-prompt measurement (no ours/shuffled sets)",
     )
+    parser.add_argument(
+        "--caption-prompt", action="store_true", help="also generate with each clip's caption as the prompt"
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -114,6 +119,12 @@ def main() -> None:
             other = rows[(i + 1) % len(rows)]
             shuf = pipe(other.video, duration=row.duration_s, seed=0, **common)
             _save(args.out / "shuffled", f"{stem}.0", shuf.waveforms[0], sr, {"seed": 0})
+        if args.caption_prompt:
+            cap = pipe(
+                row.video, prompt=row.caption, num_waveforms_per_prompt=args.variants, seed=0, **common
+            )
+            for wav, seed in zip(cap.waveforms, cap.seeds, strict=True):
+                _save(args.out / "caption", f"{stem}.{seed}", wav, sr, {"seed": seed, "prompt": row.caption})
         negative = negative_label(row, classifier.labels)
         if negative is None:
             continue
