@@ -65,13 +65,19 @@ def make_shuffled(rows, out: Path) -> None:
         save_audio(out / f"{Path(row.video).stem}.wav", wav, SR)
 
 
-def make_reconstructed(rows, via: str, out: Path) -> None:
-    """Pass each clip's own soundtrack through the bundled representation (``vocoder`` or ``codec``)."""
-    vocoder, codec = default_vocoder(), default_codec() if via == "codec" else None
+def make_reconstructed(rows, outs: dict[str, Path]) -> None:
+    """Pass each clip's own soundtrack through the bundled representation, once per path in ``outs``.
+
+    Args:
+        rows: the clips.
+        outs: ``via`` (``vocoder`` or ``codec``) -> output folder.
+    """
+    vocoder, codec = default_vocoder(), default_codec()
     for row in rows:
         wav = load_reference(row, SR)
-        rec = reconstruct_waveform(wav, via=via, vocoder=vocoder, codec=codec)
-        save_audio(out / f"{Path(row.video).stem}.wav", rec, SR)
+        for via, out in outs.items():
+            rec = reconstruct_waveform(wav, via=via, vocoder=vocoder, codec=codec)
+            save_audio(out / f"{Path(row.video).stem}.wav", rec, SR)
 
 
 def make_silence(rows, out: Path) -> None:
@@ -97,8 +103,7 @@ def main() -> None:
         make_baseline(rows, args.corpus, folders["baseline"])
         make_shuffled(rows, folders["shuffled"])
         make_silence(rows, folders["silence"])
-        for via in ("vocoder", "codec"):
-            make_reconstructed(rows, via, folders[via])
+        make_reconstructed(rows, {via: folders[via] for via in ("vocoder", "codec")})
         systems: dict[str, Path | None] = {
             "ground truth": None,
             "baseline: random sfx at motion onsets": folders["baseline"],

@@ -323,17 +323,17 @@ def train_loop(
         The global step reached.
     """
     budget, saver, means = TimeBudget(limits.max_minutes), Every(limits.checkpoint_minutes), RunningMeans()
-    max_steps, log_every = limits.max_steps, limits.log_every
     saved_step = step if saved else None
     with StopRequest() as interrupted:
         while True:
-            stop = (max_steps is not None and step >= max_steps) or budget.expired() or interrupted.requested
+            reached = limits.max_steps is not None and step >= limits.max_steps
+            stop = reached or budget.expired() or interrupted.requested
             if ctx.any(stop):
                 break
             values = train_step(step)
             step += 1
             means.add(values)
-            if step % log_every == 0:
+            if step % limits.log_every == 0:
                 record = {**means.pop(), **(extra() if extra is not None else {})}
                 metrics.log(step, record)
                 if ctx.is_main:
