@@ -579,8 +579,9 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
         help="train the mel <-> latent codec (time-budgeted, resumes from RUN_DIR/last)",
         description="Train the latent codec (a small 1-D conv VAE over log-mel: 31.25 latent frames/s) on audio "
         "folders or corpus manifests with mel L1 and a light KL prior; the release stores the latent "
-        "normalisation statistics. The same command resumes. Several GPUs: "
-        "torchrun --nproc_per_node=N -m v2a.cli train codec ...",
+        "normalisation statistics. The same command resumes. `--preset patch` releases the patched-mel codec "
+        "instead (no network: the latent is the normalised mel, 3 frames stacked per latent frame). Several "
+        "GPUs: torchrun --nproc_per_node=N -m v2a.cli train codec ...",
     )
     add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")

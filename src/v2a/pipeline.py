@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from v2a.audio.bundled import bundle_path, default_codec, default_vocoder
+from v2a.audio.bundled import bundle_path, default_vocoder, generator_codec
 from v2a.audio.codec import Codec
 from v2a.audio.vocoder import Vocoder
 from v2a.dialogue import dialogue_track, mix_dialogue, parse_transcript
@@ -44,7 +44,7 @@ from v2a.io.audio import save_audio
 from v2a.io.mux import mux
 from v2a.io.video import probe
 from v2a.longform import DEFAULT_CONTEXT_S, DEFAULT_WINDOW_S, generate_long
-from v2a.model.checkpoint import load_checkpoint
+from v2a.model.checkpoint import CODEC_SUBDIR, load_checkpoint
 from v2a.model.dit import CHECKPOINT_KIND, DEFAULT_GUIDANCE, DEFAULT_STEPS, AudioDiT, load_generator
 from v2a.model.flow import SAMPLERS
 from v2a.model.inputs import ClipFeatures
@@ -139,11 +139,13 @@ class FoleyPipeline:
     def from_pretrained(
         cls, checkpoint: str | os.PathLike | None = None, *, device: str = "auto"
     ) -> FoleyPipeline:
-        """Load a generator checkpoint (None: the bundled default) with the bundled codec and vocoder.
+        """Load a generator checkpoint (None: the bundled default) with its codec and the bundled vocoder.
+
+        The codec is the one saved inside the checkpoint (``codec/``) when it has one, else the bundled codec.
 
         Raises:
             ModelUnavailableError: no checkpoint at the default place.
-            InputError: a checkpoint that is malformed or of another kind.
+            InputError: a checkpoint that is malformed, of another kind, or that does not fit its codec.
         """
         dev = resolve_device(device)
         path = Path(checkpoint) if checkpoint is not None else default_generator_path()
@@ -155,7 +157,13 @@ class FoleyPipeline:
         net = load_generator(path, device=dev)
         meta = load_checkpoint(path, kind=CHECKPOINT_KIND).meta
         model_id = f"foley-{path.name}" if checkpoint is not None else "foley-tiny"
-        pipe = cls(net, default_codec(device=str(dev)), default_vocoder(device=str(dev)), model_id=model_id)
+        codec = generator_codec(path, device=str(dev))
+        if codec.config.latent_dim != net.cfg.latent_dim:
+            raise InputError(
+                f"generator {path} models {net.cfg.latent_dim} latent channels but its codec has "
+                f"{codec.config.latent_dim}: save the codec it was trained with in {path / CODEC_SUBDIR}"
+            )
+        pipe = cls(net, codec, default_vocoder(device=str(dev)), model_id=model_id)
         pipe.window_s = float(meta.get("window_s", DEFAULT_WINDOW_S))
         return pipe
 

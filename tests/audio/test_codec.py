@@ -151,3 +151,27 @@ def test_mismatched_checkpoints_are_clear_errors(tmp_path):
         Codec.from_checkpoint(tmp_path / "c")
     with pytest.raises(InputError, match="no checkpoint at"):
         Codec.from_checkpoint(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("spec", [DEFAULT_SPEC, SPEC_48K])
+def test_the_patch_codec_stacks_frames_losslessly(spec):
+    codec = Codec(codec_config("patch", spec))
+    assert sum(p.numel() for p in codec.parameters()) == 0 and codec.config.latent_dim == 3 * spec.n_mels
+    wav = torch.randn(2, 24_000) * torch.linspace(0, 1, 24_000)  # loud and near-silent frames
+    mel = log_mel(wav, spec)
+    codec.set_latent_stats(
+        torch.linspace(-6, -2, codec.config.latent_dim), torch.full((3 * spec.n_mels,), 2.5)
+    )
+    latent = codec.encode(mel)
+    assert latent.shape == (2, 3 * spec.n_mels, codec.config.latent_frames(mel.shape[-1]))
+    # channel k * n_mels + m of latent frame l is mel bin m of frame 3 l + k, normalised
+    raw = codec.unnormalize(latent)
+    torch.testing.assert_close(raw[:, spec.n_mels + 5, 4], mel[:, 5, 13])
+    torch.testing.assert_close(codec.decode(latent, num_frames=mel.shape[-1]), mel, atol=1e-5, rtol=0)
+
+
+def test_a_patch_codec_of_the_wrong_width_or_an_unknown_architecture_is_refused():
+    with pytest.raises(InputError, match="latent_dim must be n_mels \\* downsample = 300, got 24"):
+        Codec(dataclasses.replace(codec_config("patch"), latent_dim=24))
+    with pytest.raises(InputError, match="unknown codec architecture 'fsq'"):
+        Codec(_small(architecture="fsq"))

@@ -112,6 +112,8 @@ def test_bad_settings_and_missing_audio_are_clear_errors(tmp_path: Path):
         train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", batch_size=0, kl_weight=-1.0))
     with pytest.raises(InputError, match="unknown codec preset 'huge'"):
         train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", preset="huge"))
+    with pytest.raises(InputError, match="the patch codec has no decoder to train"):
+        train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", preset="patch", decoder_from="bundled"))
     with pytest.raises(InputError, match="no training data given"):
         train_codec(CodecTrainConfig(data=(), run_dir="r"))
 

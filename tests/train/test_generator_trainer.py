@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,15 @@ import torch
 from audio_corpus import synth_clip
 
 from media import make_counter_video
+from v2a.audio.codec import Codec
 from v2a.data.manifest import ClipRow, write_manifest
 from v2a.data.shards import write_shards
 from v2a.encoders.cache import extract_features, load_codec
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.model.dit import load_generator
-from v2a.pipeline import default_generator_path
+from v2a.pipeline import FoleyPipeline, default_generator_path
+from v2a.train.codec_trainer import CodecTrainConfig, train_codec
 from v2a.train.generator_data import (
     BatchSampler,
     build_corpus_cache,
@@ -140,3 +143,32 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     f = lr_factor(10, 110, 0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1) and f(500) == pytest.approx(0.1)
+
+
+def test_a_generator_on_the_patched_mel_carries_its_codec_into_the_pipeline(shards, corpus, tmp_path):
+    patch = train_codec(CodecTrainConfig(
+        data=(str(corpus / "manifest.jsonl"),), run_dir=str(tmp_path / "codec"), preset="patch",
+        val_split="train", segment_seconds=0.5, stats_clips=4, val_clips=2, device="cpu",
+    ))  # fmt: skip
+    assert Codec.from_checkpoint(patch).config.architecture == "patch"
+    mel_shards = tmp_path / "shards"
+    shutil.copytree(shards, mel_shards)
+    config = GeneratorTrainConfig(
+        run_dir=str(tmp_path / "run"), data=str(mel_shards), codec_checkpoint=str(patch), val_data=str(mel_shards),
+        val_clips=1, val_steps=2, batch_size=2, max_steps=2, min_seconds=1.0, max_seconds=3.0, device="cpu",
+    )  # fmt: skip
+    with pytest.raises(InputError, match="made with another codec"):  # the shards hold the bundled codec's
+        train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "wrong")))
+
+    extract_features(mel_shards, encoders=("latents",), overwrite=True, codec_checkpoint=patch, device="cpu",
+                     progress=False)  # fmt: skip
+    release = train_generator(config)
+    assert load_generator(release).cfg.latent_dim == 300
+    pipe = FoleyPipeline.from_pretrained(release, device="cpu")
+    assert pipe.codec.config.architecture == "patch"
+    result = pipe(shards.parent / "c0.mp4", seed=0, num_inference_steps=2, progress=False)
+    assert result.waveforms.shape == (1, 3 * SR) and np.isfinite(result.waveforms).all()
+
+    shutil.rmtree(release / "codec")  # without its own codec the bundled one is used, and does not fit
+    with pytest.raises(InputError, match="models 300 latent channels but its codec has 24"):
+        FoleyPipeline.from_pretrained(release, device="cpu")

@@ -23,7 +23,14 @@ from v2a.audio.codec import Codec
 from v2a.audio.spec import DEFAULT_SPEC, AudioSpec
 from v2a.audio.vocoder import Vocoder
 from v2a.errors import InputError, ModelUnavailableError
-from v2a.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
+from v2a.model.checkpoint import (
+    CODEC_SUBDIR,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointPart,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 ENV_VAR = "V2A_CHECKPOINTS"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[3] / "checkpoints"
@@ -101,6 +108,19 @@ def load_codec(
     return Codec.from_checkpoint(_source("codec", path), spec=spec, device=device)
 
 
+def generator_codec(
+    generator: str | os.PathLike, *, spec: AudioSpec = DEFAULT_SPEC, device: str = "cpu"
+) -> Codec:
+    """The codec a generator release models: the one in its ``codec/`` subfolder, else the bundled codec.
+
+    Raises:
+        ModelUnavailableError: the release has no codec of its own and the bundled codec is not there.
+        InputError: the codec is unreadable or made for another spec.
+    """
+    own = Path(generator) / CODEC_SUBDIR
+    return load_codec(own if (own / CONFIG_FILE).is_file() else None, spec=spec, device=device)
+
+
 def _source(kind: str, path: str | os.PathLike | None) -> Path:
     """The checkpoint folder to load: ``path``, or the bundled one of ``kind`` for None or ``"bundled"``."""
     return _existing(kind) if path is None or str(path) == "bundled" else Path(path)
@@ -151,10 +171,15 @@ def export_bundle(
     if overflow:
         raise InputError(f"{source}: weights {overflow[:3]} exceed the float16 range; cannot bundle them")
     info = {**ckpt.meta, "dtype": "float16", "exported_from": str(source), **(meta or {})}
+    parts = None
+    if (source / CODEC_SUBDIR / CONFIG_FILE).is_file():  # a generator's own codec travels with it
+        own = load_checkpoint(source / CODEC_SUBDIR, kind="codec")
+        codec = Codec.from_checkpoint(own.path, spec=None)
+        parts = {CODEC_SUBDIR: CheckpointPart(codec, "codec", own.config, own.meta)}
     target.parent.mkdir(parents=True, exist_ok=True)
-    return save_checkpoint(target, half, kind=kind, config=ckpt.config, meta=info)
+    return save_checkpoint(target, half, kind=kind, config=ckpt.config, meta=info, parts=parts)
 
 
 def bundle_size_bytes(path: str | os.PathLike) -> int:
-    """Bytes of a checkpoint folder's files (what committing it costs)."""
-    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
+    """Bytes of a checkpoint folder's files, its codec subfolder included (what committing it costs)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

@@ -12,9 +12,15 @@ Latent scale: ``encode`` returns the posterior mean normalised per channel by th
 ``latent_std`` buffers (statistics of the training data, set after training and saved in the state dict),
 so the generator sees latents of about zero mean and unit variance; ``decode`` undoes the normalisation.
 
-Network: ConvNeXt blocks (the vocoder's) at the mel rate, a learned stride-``downsample`` merge of frames,
-ConvNeXt blocks at the latent rate, then a Gaussian posterior (mean, log-variance) regularised by a small
-KL term in training; the decoder mirrors it with a learned frame split. Losses live in ``v2a.train``.
+Architectures (``CodecConfig.architecture``):
+
+- ``vae``: ConvNeXt blocks (the vocoder's) at the mel rate, a learned stride-``downsample`` merge of frames,
+  ConvNeXt blocks at the latent rate, then a Gaussian posterior (mean, log-variance) regularised by a small
+  KL term in training; the decoder mirrors it with a learned frame split. Losses live in ``v2a.train``.
+- ``patch``: no network: the latent *is* the log-mel, ``downsample`` neighbouring frames stacked into one
+  latent frame of ``n_mels * downsample`` channels (the "normalised patched mel" of DESIGN.md §4). It is
+  lossless, so the generator is judged against the vocoder-only ceiling; only its normalisation
+  statistics are learned (``v2a train codec --preset patch``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class CodecConfig:
 
     Attributes:
         spec_name: the AudioSpec whose mels this codec compresses.
+        architecture: ``vae`` (learned compression) or ``patch`` (stacked mel frames, no weights; then
+            ``latent_dim`` must be ``n_mels * downsample`` and the network sizes are unused).
         latent_dim: channels C of the latent (what the generator models).
         downsample: mel frames per latent frame (3 gives 31.25 latents/s at 24 kHz, hop 256).
         dim: channels D of the ConvNeXt stacks.
@@ -55,6 +63,7 @@ class CodecConfig:
     """
 
     spec_name: str = DEFAULT_SPEC.name
+    architecture: str = "vae"
     latent_dim: int = 24
     downsample: int = 3
     dim: int = 192
@@ -102,7 +111,8 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
     """A named size preset for ``spec``.
 
     Presets: ``tiny`` (the default: 2.6 M parameters, trains on CPU; encode + decode run about twice as fast
-    as the tiny vocoder), ``base`` (17 M parameters, for GPU training).
+    as the tiny vocoder), ``base`` (17 M parameters, for GPU training), ``patch`` (no parameters: the
+    normalised mel, three frames per latent frame, ``3 * n_mels`` channels).
 
     Raises:
         InputError: unknown preset name.
@@ -112,6 +122,7 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
         "base": CodecConfig(
             spec_name=spec.name, dim=384, intermediate_dim=1152, mel_layers=3, latent_layers=6
         ),
+        "patch": CodecConfig(spec_name=spec.name, architecture="patch", latent_dim=3 * spec.n_mels),
     }
     if preset not in presets:
         raise InputError(f"unknown codec preset {preset!r}; known: {sorted(presets)}")
@@ -190,11 +201,54 @@ class CodecDecoder(nn.Module):
         return out * self.scale + self.offset
 
 
+class PatchEncoder(nn.Module):
+    """Mel (B, n_mels, T) -> the frames stacked by ``downsample`` (B, n_mels * r, T / r), log-variance at its floor.
+
+    Channel ``k * n_mels + m`` holds mel bin ``m`` of frame ``k`` within each group of ``r`` frames.
+    """
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__()
+        self.factor = config.downsample
+
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args: mel (B, n_mels, T), T a multiple of ``downsample``. Returns: mean, logvar (B, C, L)."""
+        B, M, T = mel.shape
+        assert T % self.factor == 0, f"{T=} {self.factor=}"
+        # (B, M, L, r) -> (B, r, M, L) -> (B, r * M, L)
+        mean = (
+            mel.reshape(B, M, T // self.factor, self.factor)
+            .permute(0, 3, 1, 2)
+            .reshape(B, -1, T // self.factor)
+        )
+        return mean, torch.full_like(mean, _LOGVAR_RANGE[0])
+
+
+class PatchDecoder(nn.Module):
+    """Stacked frames (B, n_mels * r, L) -> mel (B, n_mels, L * r): the inverse of :class:`PatchEncoder`."""
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__()
+        self.factor, self.n_mels = config.downsample, n_mels
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z (B, n_mels * r, L). Returns: (B, n_mels, L * r) log-mel."""
+        B, _, L = z.shape
+        # (B, r, M, L) -> (B, M, L, r) -> (B, M, L * r)
+        return z.reshape(B, self.factor, self.n_mels, L).permute(0, 2, 3, 1).reshape(B, self.n_mels, -1)
+
+
+_ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "vae": (CodecEncoder, CodecDecoder),
+    "patch": (PatchEncoder, PatchDecoder),
+}
+
+
 class Codec(nn.Module):
-    """Mel autoencoder with a normalised latent.
+    """Mel autoencoder (or the patched mel itself) with a normalised latent.
 
     Args:
-        config: sizes and the AudioSpec name (see :class:`CodecConfig`).
+        config: architecture, sizes and the AudioSpec name (see :class:`CodecConfig`).
     """
 
     def __init__(self, config: CodecConfig):
@@ -203,10 +257,21 @@ class Codec(nn.Module):
             raise InputError(
                 f"codec config needs an odd kernel_size, downsample >= 1 and latent_dim >= 1, got {config}"
             )
+        if config.architecture not in _ARCHITECTURES:
+            raise InputError(
+                f"unknown codec architecture {config.architecture!r}; known: {sorted(_ARCHITECTURES)}"
+            )
+        n_mels = config.spec.n_mels
+        if config.architecture == "patch" and config.latent_dim != n_mels * config.downsample:
+            raise InputError(
+                f"a patch codec's latent_dim must be n_mels * downsample = {n_mels * config.downsample}, "
+                f"got {config.latent_dim}"
+            )
         self.config = config
         self.spec = config.spec
-        self.encoder = CodecEncoder(config, self.spec.n_mels)
-        self.decoder = CodecDecoder(config, self.spec.n_mels)
+        encoder, decoder = _ARCHITECTURES[config.architecture]
+        self.encoder = encoder(config, n_mels)
+        self.decoder = decoder(config, n_mels)
         # per-channel statistics of the raw posterior means over training data (set by the trainer)
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))

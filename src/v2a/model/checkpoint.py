@@ -40,6 +40,7 @@ STATE_JSON = "state.json"
 STATE_TENSORS = "state.safetensors"
 LAST = "last"
 SHADOW = "shadow"
+CODEC_SUBDIR = "codec"  # a generator release keeps the codec it models here when that is not the bundled one
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,19 @@ def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], *, s
     module.load_state_dict(state, strict=True)
 
 
+@dataclass(frozen=True)
+class CheckpointPart:
+    """A release checkpoint stored in a subfolder of another, written in the same atomic step.
+
+    Used for the codec a generator was trained with when it is not the bundled one.
+    """
+
+    module: nn.Module
+    kind: str
+    config: Mapping[str, Any]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     module: nn.Module | Mapping[str, torch.Tensor],
@@ -90,6 +104,7 @@ def save_checkpoint(
     kind: str,
     config: Mapping[str, Any],
     meta: Mapping[str, Any] | None = None,
+    parts: Mapping[str, CheckpointPart] | None = None,
 ) -> Path:
     """Write a release checkpoint directory atomically (replacing one that is there).
 
@@ -99,21 +114,35 @@ def save_checkpoint(
         kind: network family stored in the config, checked on load.
         config: JSON-able fields that rebuild the network.
         meta: JSON-able extra facts.
+        parts: checkpoints written into named subfolders of the directory.
 
     Returns:
         The checkpoint directory.
     """
-    state = module.state_dict() if isinstance(module, nn.Module) else dict(module)
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, "config": dict(config)}
-    header["meta"] = dict(meta or {})
 
     def write(tmp: Path) -> None:
-        save_file(_plain_tensors(state), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, "kind": kind})
-        (tmp / CONFIG_FILE).write_text(json.dumps(header, indent=2, sort_keys=True) + "\n")
+        _write_files(tmp, module, kind, config, meta)
+        for name, part in (parts or {}).items():
+            (tmp / name).mkdir()
+            _write_files(tmp / name, part.module, part.kind, part.config, part.meta)
 
     out = Path(path)
     _write_dir_atomic(out, write)
     return out
+
+
+def _write_files(
+    folder: Path,
+    module: nn.Module | Mapping[str, torch.Tensor],
+    kind: str,
+    config: Mapping[str, Any],
+    meta: Mapping[str, Any] | None,
+) -> None:
+    state = module.state_dict() if isinstance(module, nn.Module) else dict(module)
+    header = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, "config": dict(config)}
+    header["meta"] = dict(meta or {})
+    save_file(_plain_tensors(state), str(folder / WEIGHTS_FILE), metadata={"format": FORMAT, "kind": kind})
+    (folder / CONFIG_FILE).write_text(json.dumps(header, indent=2, sort_keys=True) + "\n")
 
 
 def load_checkpoint(path: str | os.PathLike, *, kind: str | None = None) -> Checkpoint:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from v2a.errors import InputError
-from v2a.model.checkpoint import load_checkpoint, save_checkpoint
+from v2a.model.checkpoint import CODEC_SUBDIR, CheckpointPart, load_checkpoint, save_checkpoint
 from v2a.model.conditions import ConditionEncoder, Conditions, PreparedConditions, concat_prepared
 from v2a.model.config import ModelConfig
 from v2a.model.flow import FlowMatching, GuidedVelocity, make_noise, plan_guidance, seed_generators
@@ -308,9 +308,20 @@ def _batch_size(cond: Conditions) -> int:
     return 1
 
 
-def save_generator(net: AudioDiT, path: str | os.PathLike, *, meta: dict[str, object] | None = None) -> None:
-    """Write a release checkpoint (safetensors weights + JSON config) of the generator."""
-    save_checkpoint(path, net, kind=CHECKPOINT_KIND, config=net.cfg.to_dict(), meta=meta)
+def save_generator(
+    net: AudioDiT,
+    path: str | os.PathLike,
+    *,
+    meta: dict[str, object] | None = None,
+    codec: CheckpointPart | None = None,
+) -> None:
+    """Write a release checkpoint (safetensors weights + JSON config) of the generator.
+
+    ``codec``: the codec it models, saved in the ``codec/`` subfolder (for a codec other than the bundled one,
+    so the release is self-contained; see :func:`v2a.audio.bundled.generator_codec`).
+    """
+    parts = {CODEC_SUBDIR: codec} if codec is not None else None
+    save_checkpoint(path, net, kind=CHECKPOINT_KIND, config=net.cfg.to_dict(), meta=meta, parts=parts)
 
 
 def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> AudioDiT:

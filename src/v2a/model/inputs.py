@@ -160,6 +160,13 @@ def collate(
         for c in clips
     ]
     T = num_frames or max(lengths)
+    channels = {c.latents.shape[0] for c in clips if c.latents is not None} - {cfg.latent_dim}
+    if channels:
+        raise InputError(
+            f"clip latents have {sorted(channels)} channels but the generator models {cfg.latent_dim}: they were "
+            "made with another codec; recompute them with `v2a data features SHARDS --encoders latents "
+            "--overwrite --codec-checkpoint CODEC` for the codec the generator uses"
+        )
     durations = [c.duration_s for c in clips]
     semantic, semantic_times, semantic_mask = _padded(
         [c.semantic for c in clips],

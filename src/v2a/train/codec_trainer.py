@@ -71,7 +71,9 @@ class CodecTrainConfig:
         data: audio folders and/or corpus ``manifest.jsonl`` files (rows with ``path`` relative to the
             manifest and ``split``).
         run_dir: output folder; an existing run there is resumed.
-        preset: codec size (``tiny`` or ``base``); on resume the checkpoint's architecture wins.
+        preset: codec size (``tiny`` or ``base``), or ``patch`` (the normalised mel itself, three frames per
+            latent frame: nothing trains, the statistics are measured and released at once); on resume the
+            checkpoint's architecture wins.
         latent_dim: latent channels C; None keeps the preset's (24).
         spec_name: the AudioSpec to train for.
         train_split: manifest split to train on.
@@ -241,7 +243,8 @@ def _check_config(cfg: CodecTrainConfig) -> None:
         get_spec(cfg.spec_name)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    codec_config(cfg.preset)
+    if codec_config(cfg.preset).architecture == "patch" and cfg.decoder_from is not None:
+        raise InputError("--decoder-from needs a trained codec preset; the patch codec has no decoder to train")
     check_settings(
         cfg,
         what="codec training",
@@ -279,6 +282,13 @@ def _train(cfg: CodecTrainConfig, ctx: DistContext) -> Path:
     val_batch = None
     if val_data is not None and len(val_data):
         val_batch = torch.from_numpy(val_data.fixed_batch(cfg.val_clips)).to(ctx.device)
+
+    model_config = _model_config(cfg, spec)
+    if model_config.architecture == "patch":  # nothing to train: measure the statistics and release
+        if ctx.is_main:
+            _release_patch_codec(cfg, model_config, run_dir, stats_batch, val_batch)
+        ctx.barrier()
+        return run_dir / RELEASE
 
     run = _build(cfg, ctx, spec, run_dir)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
@@ -389,19 +399,43 @@ def _save(
         "ema": run.ema.state_dict() if run.ema is not None else None,
     }
     save_train_state(run_dir, state)
-    meta = {
-        "step": run.step,
-        "data": list(cfg.data),
-        "ema": run.ema is not None,
-        "spec": run.spec.name,
-        "latent_fps": run.model_config.latent_fps,
-        **{k: round(v, 5) for k, v in record.items()},
-    }
-    save_checkpoint(
-        run_dir / RELEASE, release, kind=CHECKPOINT_KIND, config=run.model_config.to_dict(), meta=meta
-    )
+    _release(release, cfg, run_dir, step=run.step, record=record, ema=run.ema is not None)
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "losses.png")
     log.info("saved step %d to %s", run.step, run_dir)
+
+
+def _release(
+    model: Codec, cfg: CodecTrainConfig, run_dir: Path, *, step: int, record: dict[str, float], ema: bool
+) -> None:
+    """Write ``run_dir/release``: the codec with its statistics, and what made it in the metadata."""
+    meta = {
+        "step": step,
+        "data": list(cfg.data),
+        "ema": ema,
+        "spec": model.spec.name,
+        "latent_fps": model.config.latent_fps,
+        **{k: round(v, 5) for k, v in record.items()},
+    }
+    save_checkpoint(run_dir / RELEASE, model, kind=CHECKPOINT_KIND, config=model.config.to_dict(), meta=meta)
+
+
+def _release_patch_codec(
+    cfg: CodecTrainConfig,
+    model_config: CodecConfig,
+    run_dir: Path,
+    stats_batch: torch.Tensor,
+    val_batch: torch.Tensor | None,
+) -> None:
+    """A ``patch`` codec has no weights: measure its per-channel statistics on the training crops and release."""
+    model = Codec(model_config).to(stats_batch.device)
+    mean, std = latent_statistics(model, stats_batch)
+    model.set_latent_stats(mean, std)
+    record = {"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())}
+    if val_batch is not None:
+        record.update(_validate(model, val_batch))
+    MetricsLog(run_dir / "metrics.jsonl").log(0, record)
+    _release(model.eval(), cfg, run_dir, step=0, record=record, ema=False)
+    log.info("released the patch codec (statistics of %d crops) to %s", len(stats_batch), run_dir / RELEASE)
 
 
 @torch.no_grad()
@@ -410,9 +444,10 @@ def _validate(model: Codec, wav: torch.Tensor) -> dict[str, float]:
     mel = log_mel(wav, model.spec)
     terms = codec_losses(model, mel, sample=False)
     latent = model.encode(mel)  # (N, C, L), normalised
+    kl = {"val/kl": float(terms["kl"])} if model.config.architecture == "vae" else {}  # patch: no prior
     return {
         "val/mel_l1": float(terms["mel_l1"]),
-        "val/kl": float(terms["kl"]),
+        **kl,
         "val/latent_abs_mean": float(latent.mean(dim=(0, 2)).abs().mean()),
         "val/latent_std": float(latent.std(dim=(0, 2)).mean()),
     }

@@ -33,11 +33,18 @@ import torch
 from torch import nn
 
 from v2a.audio.bundled import bundle_path, default_vocoder
+from v2a.audio.codec import Codec
 from v2a.encoders.cache import load_codec
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.eval.onset import onset_metrics
-from v2a.model.checkpoint import find_train_state, load_state_strict, load_train_state, save_train_state
+from v2a.model.checkpoint import (
+    CheckpointPart,
+    find_train_state,
+    load_state_strict,
+    load_train_state,
+    save_train_state,
+)
 from v2a.model.conditions import ConditionDropout, Conditions, sample_context_mask, sample_keep_masks
 from v2a.model.config import ModelConfig, model_config
 from v2a.model.dit import AudioDiT, load_generator, loss_mask, save_generator
@@ -213,15 +220,13 @@ def lr_factor(warmup: int, total: int, min_ratio: float):
     return factor
 
 
-def _corpus(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path):
+def _corpus(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, codec: Codec):
     if cfg.corpus is None:
         return None
     path = Path(cfg.corpus_cache) if cfg.corpus_cache else run_dir / CORPUS_CACHE
     if ctx.is_main and not path.exists():
         log.info("encoding the SFX corpus into %s (once)", path)
-        build_corpus_cache(
-            cfg.corpus, path, codec=load_codec(cfg.codec_checkpoint), text_encoder=TextEncoder()
-        )
+        build_corpus_cache(cfg.corpus, path, codec=codec, text_encoder=TextEncoder())
     ctx.barrier()
     corpus = load_corpus_cache(path)
     if ctx.is_main:
@@ -233,8 +238,9 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
     run_dir = Path(cfg.run_dir)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    corpus = _corpus(cfg, ctx, run_dir)
-    run = _build(cfg, ctx, run_dir)
+    codec = load_codec(cfg.codec_checkpoint)
+    corpus = _corpus(cfg, ctx, run_dir, codec)
+    run = _build(cfg, ctx, run_dir, codec.config.latent_dim)
     rng = seed_run(cfg.seed, ctx, run.step)
     video = shard_clips(cfg.data, cfg.train_split, seed=cfg.seed + run.step) if cfg.data else None
     sampler = BatchSampler(
@@ -276,7 +282,7 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
         ctx,
         step=run.step,
         train_step=train_step,
-        save=lambda _step: _save(run, cfg, run_dir, metrics, val),
+        save=lambda _step: _save(run, cfg, run_dir, metrics, val, codec),
         metrics=metrics,
         limits=LoopLimits.of(cfg),
         saved=(run_dir / RELEASE).exists(),
@@ -353,14 +359,23 @@ def _set_latent_stats(net: AudioDiT, sampler: BatchSampler, ctx: DistContext, ba
         log.info("latent stats: mean %.3f, std %.3f (averaged over channels)", mean.mean(), std.mean())
 
 
-def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path) -> _Run:
-    """Network, optimiser and EMA, fresh or from ``run_dir/last`` (architecture from the checkpoint)."""
+def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, latent_dim: int) -> _Run:
+    """Network, optimiser and EMA, fresh or from ``run_dir/last`` (architecture from the checkpoint).
+
+    A fresh network models ``latent_dim`` channels (the codec's); a started or resumed one must already.
+    """
     resume_dir = find_train_state(run_dir)
     state = load_train_state(resume_dir) if resume_dir is not None else None
     start = _initial_network(cfg.init_from) if state is None else None
-    arch = model_config(cfg.preset) if start is None else start.cfg
+    arch = model_config(cfg.preset, latent_dim=latent_dim) if start is None else start.cfg
     if state is not None:
         arch = ModelConfig.from_dict(state["model_config"])
+    if arch.latent_dim != latent_dim:
+        source = resume_dir if state is not None else cfg.init_from
+        raise InputError(
+            f"generator {source} models {arch.latent_dim} latent channels but the codec has {latent_dim}: "
+            "pass the --codec-checkpoint it was trained with"
+        )
     net = AudioDiT(arch).to(ctx.device)
     if start is not None:
         net.load_state_dict(start.state_dict())
@@ -399,7 +414,7 @@ def _initial_network(init_from: str | None) -> AudioDiT | None:
 
 @torch.no_grad()
 def validate(
-    net: AudioDiT, clips: list[tuple[ClipFeatures, dict]], *, steps: int, codec_checkpoint: str | None = None
+    net: AudioDiT, clips: list[tuple[ClipFeatures, dict]], *, steps: int, codec: Codec
 ) -> dict[str, float]:
     """Flow loss at fixed noise and times, and onset accuracy of generations, on held-out clips."""
     if not clips:
@@ -421,7 +436,7 @@ def validate(
         FlowMatching().loss(lambda tt, x: net.predict_flow(x, tt, prepared), x1, mask=mask, t=t, x0=x0)
     )
     out = net.generate(cond, num_frames=T, num_inference_steps=steps)
-    codec, vocoder = load_codec(codec_checkpoint).to(device), default_vocoder(device=str(device))
+    codec, vocoder = codec.to(device), default_vocoder(device=str(device))
     sr = vocoder.config.spec.sample_rate
     scores: dict[str, list[float]] = {}
     for i, (_clip, meta) in enumerate(clips):
@@ -434,13 +449,15 @@ def validate(
     return {"val/flow_loss": loss, **{f"val/{k}": float(np.mean(v)) for k, v in scores.items()}}
 
 
-def _save(run: _Run, cfg: GeneratorTrainConfig, run_dir: Path, metrics: MetricsLog, val: list) -> None:
-    """Rank 0: validate the EMA weights, then write resume state, the release and the loss plot."""
+def _save(
+    run: _Run, cfg: GeneratorTrainConfig, run_dir: Path, metrics: MetricsLog, val: list, codec: Codec
+) -> None:
+    """Rank 0: validate the EMA weights, then write resume state, the release (with its codec) and the plot."""
     if not run.ctx.is_main:
         return
     net = unwrap(run.net)
     release: AudioDiT = run.ema.model  # type: ignore[assignment]
-    scores = validate(release, val, steps=cfg.val_steps, codec_checkpoint=cfg.codec_checkpoint) if val else {}
+    scores = validate(release, val, steps=cfg.val_steps, codec=codec) if val else {}
     if scores:
         metrics.log(run.step, scores)
         log.info("validation at step %d: %s", run.step, ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
@@ -460,6 +477,14 @@ def _save(run: _Run, cfg: GeneratorTrainConfig, run_dir: Path, metrics: MetricsL
         "corpus": cfg.corpus,
         "codec": cfg.codec_checkpoint or "bundled",
     }
-    save_generator(release, run_dir / RELEASE, meta={**meta, **scores})
+    own_codec = None
+    if cfg.codec_checkpoint not in (
+        None,
+        "bundled",
+    ):  # the release carries a codec other than the bundled one
+        own_codec = CheckpointPart(
+            codec, "codec", codec.config.to_dict(), {"source": str(cfg.codec_checkpoint)}
+        )
+    save_generator(release, run_dir / RELEASE, meta={**meta, **scores}, codec=own_codec)
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "losses.png")
     log.info("saved step %d to %s", run.step, run_dir)
