@@ -9,6 +9,7 @@ from torch import nn
 
 from v2a.errors import InputError
 from v2a.model.checkpoint import (
+    CheckpointPart,
     find_train_state,
     load_checkpoint,
     load_state_strict,
@@ -75,3 +76,13 @@ def test_previous_state_becomes_shadow_and_is_the_fallback(tmp_path):
     assert load_train_state(tmp_path / "shadow")["step"] == 1
     (tmp_path / "last" / "state.json").unlink()  # as if a crash tore the newest save
     assert find_train_state(tmp_path) == tmp_path / "shadow"
+
+
+def test_a_checkpoint_part_in_a_subfolder_is_readable_by_others_too(tmp_path):
+    part = CheckpointPart(nn.Linear(2, 2), "toy-part", {"width": 2}, {"source": "elsewhere"})
+    out = save_checkpoint(
+        tmp_path / "ck", nn.Linear(3, 2), kind="toy", config={"width": 3}, parts={"inner": part}
+    )
+    assert load_checkpoint(out / "inner", kind="toy-part").meta == {"source": "elsewhere"}
+    assert os.stat(out / "inner").st_mode & 0o055 == 0o055  # others may enter and list it
+    assert os.stat(out / "inner" / "model.safetensors").st_mode & 0o044 == 0o044

@@ -166,18 +166,26 @@ def export_bundle(
     else:
         validate(source)
     ckpt = load_checkpoint(source, kind=kind)
-    half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
-    overflow = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if overflow:
-        raise InputError(f"{source}: weights {overflow[:3]} exceed the float16 range; cannot bundle them")
     info = {**ckpt.meta, "dtype": "float16", "exported_from": str(source), **(meta or {})}
     parts = None
     if (source / CODEC_SUBDIR / CONFIG_FILE).is_file():  # a generator's own codec travels with it
+        Codec.from_checkpoint(source / CODEC_SUBDIR, spec=None)  # refuses a codec that would not load
         own = load_checkpoint(source / CODEC_SUBDIR, kind="codec")
-        codec = Codec.from_checkpoint(own.path, spec=None)
-        parts = {CODEC_SUBDIR: CheckpointPart(codec, "codec", own.config, own.meta)}
+        own_info = {**own.meta, "dtype": "float16"}
+        parts = {CODEC_SUBDIR: CheckpointPart(_half(own.state_dict, own.path), "codec", own.config, own_info)}
     target.parent.mkdir(parents=True, exist_ok=True)
-    return save_checkpoint(target, half, kind=kind, config=ckpt.config, meta=info, parts=parts)
+    return save_checkpoint(
+        target, _half(ckpt.state_dict, source), kind=kind, config=ckpt.config, meta=info, parts=parts
+    )
+
+
+def _half(state: Mapping[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
+    """The state dict with float tensors in float16; InputError if any of them overflows."""
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    overflow = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if overflow:
+        raise InputError(f"{source}: weights {overflow[:3]} exceed the float16 range; cannot bundle them")
+    return half
 
 
 def bundle_size_bytes(path: str | os.PathLike) -> int:

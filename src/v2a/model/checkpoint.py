@@ -88,10 +88,10 @@ def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], *, s
 class CheckpointPart:
     """A release checkpoint stored in a subfolder of another, written in the same atomic step.
 
-    Used for the codec a generator was trained with when it is not the bundled one.
+    Used for the codec a generator was trained with, so the generator carries its own latent space.
     """
 
-    module: nn.Module
+    module: nn.Module | Mapping[str, torch.Tensor]
     kind: str
     config: Mapping[str, Any]
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -323,8 +323,10 @@ def _make_temp_dir(parent: Path, prefix: str) -> Path:
 
 
 def _fix_modes(folder: Path) -> None:
-    for file in folder.iterdir():
-        os.chmod(file, 0o666 & ~_umask())  # safetensors writes 0600; checkpoints are meant to be shared
+    """Give a checkpoint's files and subfolders the usual modes (safetensors writes 0600; checkpoints are shared)."""
+    mask = _umask()
+    for entry in folder.rglob("*"):
+        os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~mask)
 
 
 def _umask() -> int:
