@@ -9,7 +9,8 @@ Rows of the table:
 - ``silence``: an all-zero track (the floor);
 - ``ground truth via vocoder`` and ``ground truth via codec -> vocoder``: the clips' own soundtracks passed
   through the bundled audio representation (``v2a reconstruct --via vocoder|codec``): the ceiling of any
-  generator that outputs codec latents, e.g. for sound class;
+  generator that outputs codec latents, e.g. for sound class; ``--codec-ceiling NAME=CHECKPOINT`` adds the
+  same row for another codec (e.g. one a candidate generator was trained with);
 - one row per ``--system NAME=DIR`` (a folder of generated ``<video stem>*.wav`` files, sidecars optional).
 
 Usage::
@@ -31,6 +32,7 @@ import numpy as np
 
 from eval_common import score_systems, write_results
 from v2a.audio.bundled import default_codec, default_vocoder
+from v2a.audio.codec import Codec
 from v2a.audio.reconstruct import reconstruct_waveform
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.data.manifest import read_manifest
@@ -65,18 +67,21 @@ def make_shuffled(rows, out: Path) -> None:
         save_audio(out / f"{Path(row.video).stem}.wav", wav, SR)
 
 
-def make_reconstructed(rows, outs: dict[str, Path]) -> None:
-    """Pass each clip's own soundtrack through the bundled representation, once per path in ``outs``.
+def make_reconstructed(rows, vocoder_out: Path, codec_outs: dict[Path, Codec]) -> None:
+    """Pass each clip's own soundtrack through the bundled vocoder alone, and through each codec then the vocoder.
 
     Args:
         rows: the clips.
-        outs: ``via`` (``vocoder`` or ``codec``) -> output folder.
+        vocoder_out: folder for the vocoder-only reconstructions.
+        codec_outs: folder -> the codec whose reconstructions (codec -> bundled vocoder) go there.
     """
-    vocoder, codec = default_vocoder(), default_codec()
+    vocoder = default_vocoder()
     for row in rows:
         wav = load_reference(row, SR)
-        for via, out in outs.items():
-            rec = reconstruct_waveform(wav, via=via, vocoder=vocoder, codec=codec)
+        rec = reconstruct_waveform(wav, via="vocoder", vocoder=vocoder)
+        save_audio(vocoder_out / f"{Path(row.video).stem}.wav", rec, SR)
+        for out, codec in codec_outs.items():
+            rec = reconstruct_waveform(wav, via="codec", vocoder=vocoder, codec=codec)
             save_audio(out / f"{Path(row.video).stem}.wav", rec, SR)
 
 
@@ -92,7 +97,17 @@ def main() -> None:
     parser.add_argument("--system", action="append", default=[], metavar="NAME=DIR", help="a model's outputs")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N clips")
     parser.add_argument("--name", default="foley_world", help="results file name")
+    parser.add_argument(
+        "--codec-ceiling", action="append", default=[], metavar="NAME=CHECKPOINT",
+        help="another codec whose ground-truth round trip (codec -> bundled vocoder) is scored as a ceiling row",
+    )  # fmt: skip
     args = parser.parse_args()
+    extra_codecs = {}
+    for spec in args.codec_ceiling:
+        name, _, path = spec.partition("=")
+        if not path:
+            parser.error(f"--codec-ceiling needs NAME=CHECKPOINT, got {spec!r}")
+        extra_codecs[name] = Codec.from_checkpoint(path)
 
     rows = read_manifest(args.manifest)[: args.limit]
     options = EvalOptions(limit=args.limit)
@@ -103,7 +118,14 @@ def main() -> None:
         make_baseline(rows, args.corpus, folders["baseline"])
         make_shuffled(rows, folders["shuffled"])
         make_silence(rows, folders["silence"])
-        make_reconstructed(rows, {via: folders[via] for via in ("vocoder", "codec")})
+        codec_outs = {folders["codec"]: default_codec()}
+        ceilings = {}
+        for name, codec in extra_codecs.items():
+            folder = Path(tmp) / f"codec-{len(ceilings)}"
+            folder.mkdir()
+            codec_outs[folder] = codec
+            ceilings[f"ground truth via {name} codec -> vocoder"] = folder
+        make_reconstructed(rows, folders["vocoder"], codec_outs)
         systems: dict[str, Path | None] = {
             "ground truth": None,
             "baseline: random sfx at motion onsets": folders["baseline"],
@@ -111,6 +133,7 @@ def main() -> None:
             "silence": folders["silence"],
             "ground truth via vocoder": folders["vocoder"],
             "ground truth via codec -> vocoder": folders["codec"],
+            **ceilings,
         }
         for spec in args.system:
             name, _, folder = spec.partition("=")

@@ -116,7 +116,7 @@ def test_data_ingest_then_shard(tmp_path, sample_video):
     assert all(s["features"]["semantic"].shape == (32,) for s in samples)  # 4 s at 8 fps
     assert all(s["features"]["sync"].shape == (100,) for s in samples)  # 4 s at 25 fps
     # 4 s: 376 mel frames (hop 256, centred) -> ceil(376 / 3) = 126 latent frames at 31.25 fps
-    assert all(s["features"]["latents"].shape == (24, 126) for s in samples)
+    assert all(s["features"]["latents"].shape == (32, 126) for s in samples)
     assert_one_line_error(run_cli("data", "ingest", str(tmp_path / "nope"), "--out", str(out)), "nope")
     assert_one_line_error(
         run_cli("data", "shard", str(tmp_path / "nope.jsonl"), "--out", str(out)), "nope.jsonl"

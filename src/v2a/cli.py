@@ -580,7 +580,9 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
         description="Train the latent codec (a small 1-D conv VAE over log-mel: 31.25 latent frames/s) on audio "
         "folders or corpus manifests with mel L1 and a light KL prior; the release stores the latent "
         "normalisation statistics. The same command resumes. `--preset patch` releases the patched-mel codec "
-        "instead (no network: the latent is the normalised mel, 3 frames stacked per latent frame). Several "
+        "instead (no network: the latent is the normalised mel, 3 frames stacked per latent frame); "
+        "`--preset pca` fits the leading principal components of those stacked frames (a linear codec, "
+        "fitted in seconds on --stats-clips crops). Several "
         "GPUs: torchrun --nproc_per_node=N -m v2a.cli train codec ...",
     )
     add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))

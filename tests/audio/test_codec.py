@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from v2a.audio.codec import Codec, CodecConfig, codec_config
+from v2a.audio.codec import Codec, CodecConfig, codec_config, fit_pca
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import DEFAULT_SPEC, SPEC_48K
 from v2a.audio.vocoder import Vocoder, vocoder_config
@@ -175,3 +175,56 @@ def test_a_patch_codec_of_the_wrong_width_or_an_unknown_architecture_is_refused(
         Codec(dataclasses.replace(codec_config("patch"), latent_dim=24))
     with pytest.raises(InputError, match="unknown codec architecture 'fsq'"):
         Codec(_small(architecture="fsq"))
+
+
+def _sample_mel(sample_video) -> torch.Tensor:
+    """(1, n_mels, T) log-mel of the bundled sample video's own soundtrack (bounces over a room tone)."""
+    from v2a.io.audio import load_audio
+
+    wav, _ = load_audio(sample_video, sr=DEFAULT_SPEC.sample_rate)
+    return log_mel(torch.as_tensor(wav, dtype=torch.float32).reshape(1, -1))
+
+
+def test_the_pca_codec_keeps_the_leading_components_of_stacked_frames(sample_video, tmp_path):
+    mel = _sample_mel(sample_video)
+    first, second = mel[..., : mel.shape[-1] // 2], mel[..., mel.shape[-1] // 2 :]
+    errors = {}
+    for dim in (4, 16, 64):
+        codec = Codec(dataclasses.replace(codec_config("pca"), latent_dim=dim))
+        explained = fit_pca(codec, [first])
+        assert 0 < explained <= 1 + 1e-9
+        rows = codec.encoder.basis.components.double()
+        torch.testing.assert_close(rows @ rows.T, torch.eye(dim, dtype=torch.float64), atol=1e-5, rtol=0)
+        raw, _ = codec.posterior(first)
+        spread = raw.var(dim=(0, 2))
+        assert torch.all(spread[:-1] >= spread[1:] - 1e-4)  # components come largest variance first
+        torch.testing.assert_close(raw.mean(dim=(0, 2)), torch.zeros(dim), atol=1e-3, rtol=0)
+        errors[dim] = float(
+            (codec.decode(codec.encode(second), num_frames=second.shape[-1]) - second).abs().mean()
+        )
+    assert errors[4] > errors[16] > errors[64]  # held-out frames: more components, closer mel
+    full = Codec(dataclasses.replace(codec_config("pca"), latent_dim=300))
+    fit_pca(full, [torch.randn(1, DEFAULT_SPEC.n_mels, 1200) - 5])  # enough frames for all 300 components
+    lossless = full.decode(full.encode(second), num_frames=second.shape[-1])
+    torch.testing.assert_close(lossless, second, atol=1e-4, rtol=0)  # the full basis only rotates the frames
+
+    refit = Codec(codec_config("pca"))
+    fit_pca(refit, [first])
+    again = Codec(codec_config("pca"))
+    fit_pca(again, [first])
+    assert torch.equal(refit.encode(second), again.encode(second))  # signs are fixed: refits agree
+    save_checkpoint(tmp_path / "pca", refit, kind="codec", config=refit.config.to_dict())
+    loaded = Codec.from_checkpoint(tmp_path / "pca")
+    assert torch.equal(loaded.encode(second), refit.encode(second))
+    assert torch.equal(loaded.decoder.basis.components, refit.encoder.basis.components)
+
+
+def test_pca_codec_errors_are_clear(sample_video):
+    with pytest.raises(
+        InputError, match="keeps at most n_mels \\* downsample = 300 components, got latent_dim=301"
+    ):
+        Codec(dataclasses.replace(codec_config("pca"), latent_dim=301))
+    with pytest.raises(InputError, match="fit_pca needs a pca codec, got architecture 'patch'"):
+        fit_pca(Codec(codec_config("patch")), [_sample_mel(sample_video)])
+    with pytest.raises(InputError, match="fitting 32 components needs more than 2 stacked frames"):
+        fit_pca(Codec(codec_config("pca")), [torch.randn(1, DEFAULT_SPEC.n_mels, 6)])

@@ -35,9 +35,9 @@ def test_sequence_lengths_follow_duration_and_rates():
 
 
 def test_config_round_trips_through_json_and_rejects_bad_fields():
-    cfg = model_config("small", latent_dim=32)
+    cfg = model_config("small", latent_dim=40)
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    assert PRESETS["small"].latent_dim != 32  # presets are never mutated
+    assert PRESETS["small"].latent_dim != 40  # presets are never mutated
     with pytest.raises(InputError, match="unknown fields"):
         ModelConfig.from_dict({**cfg.to_dict(), "depth": 3})
     with pytest.raises(InputError, match="unknown generator size 'huge'"):

@@ -18,6 +18,7 @@ from v2a.model.dit import AudioDiT
 from v2a.model.inputs import ClipFeatures, collate, crop, with_text
 
 CFG = model_config("tiny")
+C = CFG.latent_dim  # latent channels (the bundled codec's)
 FPS = CFG.latent_fps  # 31.25 audio latent frames per second
 
 
@@ -48,7 +49,7 @@ def _clip(seconds: float, seed: int, *, tokens: int = 4, latents: bool = True) -
         rng.standard_normal((n_sync, 128)).astype(np.float32),
         np.arange(n_sync) / 25,
         _text(rng, tokens),
-        rng.standard_normal((24, n_lat)).astype(np.float32) if latents else None,
+        rng.standard_normal((C, n_lat)).astype(np.float32) if latents else None,
     )
 
 
@@ -98,16 +99,16 @@ def test_crop_at_the_end_is_cut_to_the_clip_and_an_empty_window_keeps_the_neares
 def test_collate_pads_clips_and_marks_what_is_real():
     short, long = _clip(2.0, 3, tokens=3), _clip(4.0, 4, tokens=5)
     corpus = ClipFeatures(
-        3.0, text=_null_text(), latents=np.ones((24, 94), np.float32)
+        3.0, text=_null_text(), latents=np.ones((C, 94), np.float32)
     )  # audio + empty caption
     bare = ClipFeatures(2.5)  # nothing but a length
     latents, cond, T = collate([short, long, corpus, bare], CFG)
-    assert T == 125 and latents.shape == (4, 24, 125)
+    assert T == 125 and latents.shape == (4, C, 125)
     assert cond.lengths.tolist() == [63, 125, 94, CFG.sequence(2.5).latent_frames]
     assert cond.has_video.tolist() == [True, True, False, False]
     torch.testing.assert_close(latents[0, :, :63], torch.from_numpy(short.latents))
     assert not latents[0, :, 63:].any() and not latents[3].any()
-    torch.testing.assert_close(latents[2, :, :94], torch.ones(24, 94))
+    torch.testing.assert_close(latents[2, :, :94], torch.ones(C, 94))
     assert not latents[2, :, 94:].any()
     cond.check(CFG, 4, T)  # shapes fit the network
 
@@ -140,7 +141,7 @@ def test_collate_without_features_and_with_a_fixed_length():
     assert latents is None and T == 63 and cond.semantic is None and cond.sync is None and cond.text is None
     assert cond.has_video.tolist() == [False] and cond.lengths.tolist() == [63]
     latents, cond, T = collate([_clip(4.0, 5)], CFG, num_frames=100)
-    assert T == 100 and latents.shape == (1, 24, 100) and cond.lengths.tolist() == [100]
+    assert T == 100 and latents.shape == (1, C, 100) and cond.lengths.tolist() == [100]
     with pytest.raises(InputError):
         collate([], CFG)
 
@@ -170,7 +171,7 @@ def _batch() -> list[ClipFeatures]:
     return [
         _clip(2.0, 7, tokens=3),
         _clip(4.0, 8, tokens=5),
-        ClipFeatures(3.0, text=_null_text(), latents=np.zeros((24, 94), np.float32)),
+        ClipFeatures(3.0, text=_null_text(), latents=np.zeros((C, 94), np.float32)),
         ClipFeatures(2.5),
     ]
 
@@ -182,12 +183,12 @@ def _velocities(
     """Velocity of the collated batch, and of each clip collated alone, at the same t and x."""
     _, cond, T = collate(clips, CFG)
     g = torch.Generator().manual_seed(0)
-    x, t = torch.randn(len(clips), 24, T, generator=g), torch.full((len(clips),), 0.4)
+    x, t = torch.randn(len(clips), C, T, generator=g), torch.full((len(clips),), 0.4)
     prepared = net.prepare_conditions(cond, num_frames=T)
-    assert prepared.context.shape == (len(clips), 25, T)
+    assert prepared.context.shape == (len(clips), C + 1, T)  # the given latents and their mask
     assert prepared.audio_mask.sum(1).tolist() == cond.lengths.tolist()
     v = net.predict_flow(x, t, prepared)
-    assert v.shape == (len(clips), 24, T) and bool(torch.isfinite(v).all())
+    assert v.shape == (len(clips), C, T) and bool(torch.isfinite(v).all())
     alone, lengths = [], cond.lengths.tolist()
     for row, clip in enumerate(clips):
         n = lengths[row]

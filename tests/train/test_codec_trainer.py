@@ -113,7 +113,9 @@ def test_bad_settings_and_missing_audio_are_clear_errors(tmp_path: Path):
     with pytest.raises(InputError, match="unknown codec preset 'huge'"):
         train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", preset="huge"))
     with pytest.raises(InputError, match="the patch codec has no decoder to train"):
-        train_codec(CodecTrainConfig(data=(str(folder),), run_dir="r", preset="patch", decoder_from="bundled"))
+        train_codec(
+            CodecTrainConfig(data=(str(folder),), run_dir="r", preset="patch", decoder_from="bundled")
+        )
     with pytest.raises(InputError, match="no training data given"):
         train_codec(CodecTrainConfig(data=(), run_dir="r"))
 
@@ -144,11 +146,12 @@ def test_two_process_ddp_run_on_cpu(corpus: Path, tmp_path: Path):
 
 
 def test_decoder_only_run_keeps_the_latent_space_of_the_codec_it_starts_from(corpus: Path, tmp_path: Path):
-    from v2a.audio.bundled import default_codec
-
+    first = train_codec(
+        _config(corpus, tmp_path / "first", max_steps=2)
+    )  # a trained (vae) codec to start from
     run_dir = tmp_path / "run"
-    release = train_codec(_config(corpus, run_dir, max_steps=3, decoder_from="bundled", lr=1e-3))
-    start, tuned = default_codec(), Codec.from_checkpoint(release)
+    release = train_codec(_config(corpus, run_dir, max_steps=3, decoder_from=str(first), lr=1e-3))
+    start, tuned = Codec.from_checkpoint(first), Codec.from_checkpoint(release)
     assert tuned.config == start.config
     for name, value in start.state_dict().items():
         same = torch.equal(tuned.state_dict()[name], value)
@@ -156,5 +159,24 @@ def test_decoder_only_run_keeps_the_latent_space_of_the_codec_it_starts_from(cor
     mel = log_mel(torch.from_numpy(synth_clip("burst", 3)[: whole_hops(0.5, DEFAULT_SPEC)]), DEFAULT_SPEC)
     torch.testing.assert_close(tuned.encode(mel), start.encode(mel))  # the generator's latents are unchanged
     # resuming keeps the encoder frozen too
-    release = train_codec(_config(corpus, run_dir, max_steps=4, decoder_from="bundled", lr=1e-3))
+    release = train_codec(_config(corpus, run_dir, max_steps=4, decoder_from=str(first), lr=1e-3))
     torch.testing.assert_close(Codec.from_checkpoint(release).encode(mel), start.encode(mel))
+
+
+def test_the_pca_preset_is_fitted_in_closed_form_and_released_at_once(corpus: Path, tmp_path: Path):
+    release = train_codec(_config(corpus, tmp_path / "run", preset="pca", latent_dim=16, stats_clips=32))
+    codec = Codec.from_checkpoint(release)
+    assert codec.config.architecture == "pca" and codec.config.latent_dim == 16
+    meta = load_checkpoint(release, kind="codec").meta
+    assert 0.5 < meta["explained_variance"] <= 1.0 and meta["step"] == 0
+    rows = codec.encoder.basis.components
+    torch.testing.assert_close(rows @ rows.T, torch.eye(16), atol=1e-4, rtol=0)
+    assert torch.equal(codec.decoder.basis.components, rows)
+    # the held-out mel comes back closer than the corpus's own spread around its mean
+    val = load_split((corpus,), "val", DEFAULT_SPEC, segment_samples=whole_hops(1.0, DEFAULT_SPEC))
+    mel = log_mel(torch.from_numpy(val.fixed_batch(2)), DEFAULT_SPEC)
+    error = (codec.decode(codec.encode(mel), num_frames=mel.shape[-1]) - mel).abs().mean()
+    assert meta["val/mel_l1"] < 0.5 * float((mel - mel.mean()).abs().mean())
+    assert float(error) < 0.5 * float((mel - mel.mean()).abs().mean())
+    with pytest.raises(InputError, match="is a pca codec: it has no decoder to train"):
+        train_codec(_config(corpus, tmp_path / "tune", decoder_from=str(release), max_steps=1))

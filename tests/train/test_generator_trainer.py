@@ -94,7 +94,7 @@ def test_batches_have_one_window_length_and_mix_sources(shards, corpus, tmp_path
     kinds = set()
     for _ in range(3):
         batch = next(sampler)
-        assert batch.latents.shape == (8, 24, batch.num_frames)
+        assert batch.latents.shape == (8, cfg.latent_dim, batch.num_frames)
         assert int(batch.cond.lengths.min()) >= 1 and int(batch.cond.lengths.max()) <= batch.num_frames
         kinds |= set(batch.cond.has_video.tolist())
     assert kinds == {True, False}  # video clips and audio-only corpus sounds are mixed
@@ -170,5 +170,5 @@ def test_a_generator_on_the_patched_mel_carries_its_codec_into_the_pipeline(shar
     assert result.waveforms.shape == (1, 3 * SR) and np.isfinite(result.waveforms).all()
 
     shutil.rmtree(release / "codec")  # without its own codec the bundled one is used, and does not fit
-    with pytest.raises(InputError, match="models 300 latent channels but its codec has 24"):
+    with pytest.raises(InputError, match="models 300 latent channels but its codec has 32"):
         FoleyPipeline.from_pretrained(release, device="cpu")

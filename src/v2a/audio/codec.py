@@ -1,4 +1,4 @@
-"""Latent codec: a small 1-D convolutional VAE over log-mel frames; the generator works in its latent space.
+"""Latent codec: log-mel frames <-> the compact latent the generator works in (bundled: PCA; or a 1-D conv VAE).
 
 Contract: mel (B, n_mels, T) at ``spec.mel_fps`` (93.75/s at 24 kHz) -> latent (B, C, L) at
 ``mel_fps / downsample`` (31.25/s) -> mel (B, n_mels, L * downsample).
@@ -21,6 +21,9 @@ Architectures (``CodecConfig.architecture``):
   latent frame of ``n_mels * downsample`` channels (the "normalised patched mel" of DESIGN.md §4). It is
   lossless, so the generator is judged against the vocoder-only ceiling; only its normalisation
   statistics are learned (``v2a train codec --preset patch``).
+- ``pca``: the patched mel projected on its ``latent_dim`` leading principal components (a linear
+  autoencoder fitted in closed form to the training mels by :func:`fit_pca`, ``v2a train codec --preset
+  pca``): as compact as the VAE, and on held-out real recordings closer to the mel than the CPU-trained VAE.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ class CodecConfig:
 
     Attributes:
         spec_name: the AudioSpec whose mels this codec compresses.
-        architecture: ``vae`` (learned compression) or ``patch`` (stacked mel frames, no weights; then
-            ``latent_dim`` must be ``n_mels * downsample`` and the network sizes are unused).
+        architecture: ``vae`` (learned compression), ``patch`` (stacked mel frames, no weights; then
+            ``latent_dim`` must be ``n_mels * downsample``) or ``pca`` (the stacked frames' leading principal
+            components; ``latent_dim`` at most ``n_mels * downsample``). The network sizes are used by
+            ``vae`` only.
         latent_dim: channels C of the latent (what the generator models).
         downsample: mel frames per latent frame (3 gives 31.25 latents/s at 24 kHz, hop 256).
         dim: channels D of the ConvNeXt stacks.
@@ -112,7 +117,8 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
 
     Presets: ``tiny`` (the default: 2.6 M parameters, trains on CPU; encode + decode run about twice as fast
     as the tiny vocoder), ``base`` (17 M parameters, for GPU training), ``patch`` (no parameters: the
-    normalised mel, three frames per latent frame, ``3 * n_mels`` channels).
+    normalised mel, three frames per latent frame, ``3 * n_mels`` channels), ``pca`` (the 32 leading
+    principal components of those stacked frames).
 
     Raises:
         InputError: unknown preset name.
@@ -123,6 +129,7 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
             spec_name=spec.name, dim=384, intermediate_dim=1152, mel_layers=3, latent_layers=6
         ),
         "patch": CodecConfig(spec_name=spec.name, architecture="patch", latent_dim=3 * spec.n_mels),
+        "pca": CodecConfig(spec_name=spec.name, architecture="pca", latent_dim=32),
     }
     if preset not in presets:
         raise InputError(f"unknown codec preset {preset!r}; known: {sorted(presets)}")
@@ -238,9 +245,50 @@ class PatchDecoder(nn.Module):
         return z.reshape(B, self.factor, self.n_mels, L).permute(0, 2, 3, 1).reshape(B, self.n_mels, -1)
 
 
+class PcaBasis(nn.Module):
+    """The centre (P,) and orthonormal rows (C, P) of a projection of stacked frames (P = n_mels * r)."""
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__()
+        width = n_mels * config.downsample
+        self.register_buffer("center", torch.zeros(width))
+        self.register_buffer("components", torch.eye(config.latent_dim, width))
+
+
+class PcaEncoder(nn.Module):
+    """Mel (B, n_mels, T) -> the principal components (B, C, T / r) of its stacked frames."""
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__()
+        self.patch = PatchEncoder(config, n_mels)
+        self.basis = PcaBasis(config, n_mels)
+
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args: mel (B, n_mels, T), T a multiple of ``downsample``. Returns: mean, logvar (B, C, L)."""
+        stacked, _ = self.patch(mel)  # (B, P, L)
+        centered = stacked - self.basis.center[:, None]
+        mean = torch.einsum("cp,bpl->bcl", self.basis.components, centered)
+        return mean, torch.full_like(mean, _LOGVAR_RANGE[0])
+
+
+class PcaDecoder(nn.Module):
+    """Principal components (B, C, L) -> mel (B, n_mels, L * r): projection back, then unstacking."""
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__()
+        self.unpatch = PatchDecoder(config, n_mels)
+        self.basis = PcaBasis(config, n_mels)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z (B, C, L). Returns: (B, n_mels, L * r) log-mel."""
+        stacked = torch.einsum("cp,bcl->bpl", self.basis.components, z) + self.basis.center[:, None]
+        return self.unpatch(stacked)
+
+
 _ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "vae": (CodecEncoder, CodecDecoder),
     "patch": (PatchEncoder, PatchDecoder),
+    "pca": (PcaEncoder, PcaDecoder),
 }
 
 
@@ -266,6 +314,11 @@ class Codec(nn.Module):
             raise InputError(
                 f"a patch codec's latent_dim must be n_mels * downsample = {n_mels * config.downsample}, "
                 f"got {config.latent_dim}"
+            )
+        if config.architecture == "pca" and config.latent_dim > n_mels * config.downsample:
+            raise InputError(
+                f"a pca codec keeps at most n_mels * downsample = {n_mels * config.downsample} components, "
+                f"got latent_dim={config.latent_dim}"
             )
         self.config = config
         self.spec = config.spec
@@ -394,3 +447,43 @@ class Codec(nn.Module):
         model = cls(config)
         ckpt.load_into(model)
         return model.to(device).eval()
+
+
+@torch.no_grad()
+def fit_pca(codec: Codec, mels: list[torch.Tensor]) -> float:
+    """Fit a ``pca`` codec's basis to log-mels: centre and leading principal components of the stacked frames.
+
+    Args:
+        codec: a codec of architecture ``pca`` (its basis is overwritten in place).
+        mels: (B, n_mels, T) log-mel batches of the training audio.
+
+    Returns:
+        The fraction of the stacked frames' variance the kept components explain.
+
+    Raises:
+        InputError: not a pca codec, or fewer stacked frames than components.
+    """
+    if codec.config.architecture != "pca":
+        raise InputError(f"fit_pca needs a pca codec, got architecture {codec.config.architecture!r}")
+    stacked = torch.cat(
+        [
+            codec.encoder.patch(codec.pad(m))[0]
+            .transpose(1, 2)
+            .reshape(-1, codec.encoder.basis.center.numel())
+            for m in mels
+        ]
+    ).double()  # (frames, P)
+    if stacked.shape[0] <= codec.config.latent_dim:
+        raise InputError(
+            f"fitting {codec.config.latent_dim} components needs more than {stacked.shape[0]} stacked frames"
+        )
+    center = stacked.mean(dim=0)
+    variances, vectors = torch.linalg.eigh(torch.cov((stacked - center).T))  # ascending
+    kept = vectors[:, -codec.config.latent_dim :].flip(1).T  # (C, P), largest variance first
+    # fix each component's sign (its largest entry positive) so refits give the same latents
+    peak = kept.abs().argmax(dim=1)
+    kept = kept * torch.sign(kept[torch.arange(len(kept)), peak])[:, None]
+    for basis in (codec.encoder.basis, codec.decoder.basis):
+        basis.center.copy_(center.to(basis.center))
+        basis.components.copy_(kept.to(basis.components))
+    return float(variances[-codec.config.latent_dim :].sum() / variances.sum())

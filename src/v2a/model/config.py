@@ -64,7 +64,7 @@ class ModelConfig:
     """Architecture of the flow-matching transformer (``v2a.model.dit.AudioDiT``).
 
     Attributes:
-        latent_dim: channels C of the codec latent.
+        latent_dim: channels C of the codec latent (32: the bundled PCA codec; the trainer takes it from its codec).
         latent_fps: audio latent frames per second (the audio token rate; RoPE positions count these frames).
         semantic_dim: channels of the semantic tokens (384: EfficientNet-Lite0 features projected into the
             text space, which carries semantics from synthetic to real footage; 1280 for the raw features).
@@ -82,7 +82,7 @@ class ModelConfig:
         input_kernel: temporal kernel of the latent input and sync projections (odd; 1 = per frame).
     """
 
-    latent_dim: int = 24
+    latent_dim: int = 32
     latent_fps: float = DEFAULT_LATENT_FPS
     semantic_dim: int = 384
     semantic_fps: float = 8.0

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from v2a.audio.bundled import load_codec
-from v2a.audio.codec import CHECKPOINT_KIND, Codec, CodecConfig, codec_config
+from v2a.audio.codec import CHECKPOINT_KIND, Codec, CodecConfig, codec_config, fit_pca
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
 from v2a.errors import InputError
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 RELEASE = "release"
 _VAL_SECONDS = 2.0
+_FITTED = ("patch", "pca")  # architectures fitted in closed form rather than trained by gradient
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,11 @@ class CodecTrainConfig:
         data: audio folders and/or corpus ``manifest.jsonl`` files (rows with ``path`` relative to the
             manifest and ``split``).
         run_dir: output folder; an existing run there is resumed.
-        preset: codec size (``tiny`` or ``base``), or ``patch`` (the normalised mel itself, three frames per
-            latent frame: nothing trains, the statistics are measured and released at once); on resume the
-            checkpoint's architecture wins.
-        latent_dim: latent channels C; None keeps the preset's (24).
+        preset: codec size (``tiny`` or ``base``), ``patch`` (the normalised mel itself, three frames per
+            latent frame) or ``pca`` (those stacked frames' leading principal components): for the last two
+            nothing trains by gradient, the basis and statistics are fitted on the statistics crops and
+            released at once; on resume the checkpoint's architecture wins.
+        latent_dim: latent channels C; None keeps the preset's (24 for ``tiny``/``base``, 32 for ``pca``).
         spec_name: the AudioSpec to train for.
         train_split: manifest split to train on.
         val_split: manifest split for validation metrics (the SFX corpus calls it ``test``).
@@ -92,9 +94,9 @@ class CodecTrainConfig:
         checkpoint_minutes: save ``last`` and ``release`` this often (and always at the end).
         log_every: steps between metric records.
         val_clips: held-out crops (of 2 s) scored at each checkpoint.
-        decoder_from: a released codec (``bundled``: the shipped one) to start from with its encoder and
-            latent statistics frozen: only the decoder trains, so the normalised latent space, and every
-            generator trained on it, stays valid while reconstructions improve.
+        decoder_from: a released ``vae`` codec to start from with its encoder and latent statistics
+            frozen: only the decoder trains, so the normalised latent space, and every generator trained on
+            it, stays valid while reconstructions improve (fitted codecs have no decoder to train).
         stats_clips: training crops (of ``segment_seconds``) whose latents give the stored normalisation
             statistics.
         seed: base seed (offset by rank and step).
@@ -243,8 +245,10 @@ def _check_config(cfg: CodecTrainConfig) -> None:
         get_spec(cfg.spec_name)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    if codec_config(cfg.preset).architecture == "patch" and cfg.decoder_from is not None:
-        raise InputError("--decoder-from needs a trained codec preset; the patch codec has no decoder to train")
+    if codec_config(cfg.preset).architecture in _FITTED and cfg.decoder_from is not None:
+        raise InputError(
+            f"--decoder-from needs a trained codec preset; the {cfg.preset} codec has no decoder to train"
+        )
     check_settings(
         cfg,
         what="codec training",
@@ -284,9 +288,9 @@ def _train(cfg: CodecTrainConfig, ctx: DistContext) -> Path:
         val_batch = torch.from_numpy(val_data.fixed_batch(cfg.val_clips)).to(ctx.device)
 
     model_config = _model_config(cfg, spec)
-    if model_config.architecture == "patch":  # nothing to train: measure the statistics and release
+    if model_config.architecture in _FITTED:  # fitted in closed form on the statistics crops, then released
         if ctx.is_main:
-            _release_patch_codec(cfg, model_config, run_dir, stats_batch, val_batch)
+            _release_fitted_codec(cfg, model_config, run_dir, stats_batch, val_batch)
         ctx.barrier()
         return run_dir / RELEASE
 
@@ -334,6 +338,10 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
     start = (
         load_codec(cfg.decoder_from, spec=spec) if cfg.decoder_from is not None and state is None else None
     )
+    if start is not None and start.config.architecture in _FITTED:
+        raise InputError(
+            f"--decoder-from {cfg.decoder_from} is a {start.config.architecture} codec: it has no decoder to train"
+        )
     model = Codec(start.config if start is not None else model_config).to(ctx.device)
     if start is not None:
         model.load_state_dict(start.state_dict())
@@ -419,23 +427,32 @@ def _release(
     save_checkpoint(run_dir / RELEASE, model, kind=CHECKPOINT_KIND, config=model.config.to_dict(), meta=meta)
 
 
-def _release_patch_codec(
+def _release_fitted_codec(
     cfg: CodecTrainConfig,
     model_config: CodecConfig,
     run_dir: Path,
     stats_batch: torch.Tensor,
     val_batch: torch.Tensor | None,
 ) -> None:
-    """A ``patch`` codec has no weights: measure its per-channel statistics on the training crops and release."""
+    """Fit a ``patch`` or ``pca`` codec on the training crops (basis, then statistics) and release it."""
     model = Codec(model_config).to(stats_batch.device)
+    record = {}
+    if model_config.architecture == "pca":
+        mels = [log_mel(part, model.spec) for part in stats_batch.split(64)]
+        record["explained_variance"] = fit_pca(model, mels)
     mean, std = latent_statistics(model, stats_batch)
     model.set_latent_stats(mean, std)
-    record = {"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())}
+    record.update({"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())})
     if val_batch is not None:
         record.update(_validate(model, val_batch))
     MetricsLog(run_dir / "metrics.jsonl").log(0, record)
     _release(model.eval(), cfg, run_dir, step=0, record=record, ema=False)
-    log.info("released the patch codec (statistics of %d crops) to %s", len(stats_batch), run_dir / RELEASE)
+    log.info(
+        "released the %s codec (fitted on %d crops) to %s",
+        model_config.architecture,
+        len(stats_batch),
+        run_dir / RELEASE,
+    )
 
 
 @torch.no_grad()
@@ -444,7 +461,7 @@ def _validate(model: Codec, wav: torch.Tensor) -> dict[str, float]:
     mel = log_mel(wav, model.spec)
     terms = codec_losses(model, mel, sample=False)
     latent = model.encode(mel)  # (N, C, L), normalised
-    kl = {"val/kl": float(terms["kl"])} if model.config.architecture == "vae" else {}  # patch: no prior
+    kl = {"val/kl": float(terms["kl"])} if model.config.architecture == "vae" else {}  # fitted: no prior
     return {
         "val/mel_l1": float(terms["mel_l1"]),
         **kl,
