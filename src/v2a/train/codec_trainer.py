@@ -194,11 +194,18 @@ class CodecStep:
 
 @torch.no_grad()
 def latent_statistics(
-    model: Codec, wav: torch.Tensor, *, chunk: int = 16
+    model: Codec, wav: torch.Tensor | None = None, *, mels: list[torch.Tensor] | None = None, chunk: int = 16
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std (C,) of the raw posterior means of waveforms (N, S), over all their frames."""
+    """Per-channel mean and std (C,) of the raw posterior means of waveforms (N, S), over all their frames.
+
+    ``mels`` (log-mel batches of those waveforms, already computed) may be given instead of ``wav``.
+    """
     model.eval()
-    means = [model.posterior(log_mel(part, model.spec))[0].float() for part in wav.split(chunk)]
+    if mels is None:
+        if wav is None:
+            raise ValueError("latent_statistics needs waveforms or their mels")
+        mels = [log_mel(part, model.spec) for part in wav.split(chunk)]
+    means = [model.posterior(mel)[0].float() for mel in mels]
     flat = torch.cat(means).transpose(0, 1).reshape(model.config.latent_dim, -1)  # (N, C, L) -> (C, N * L)
     return flat.mean(dim=1), flat.std(dim=1)
 
@@ -437,10 +444,10 @@ def _release_fitted_codec(
     """Fit a ``patch`` or ``pca`` codec on the training crops (basis, then statistics) and release it."""
     model = Codec(model_config).to(stats_batch.device)
     record = {}
+    mels = [log_mel(part, model.spec) for part in stats_batch.split(64)]
     if model_config.architecture == "pca":
-        mels = [log_mel(part, model.spec) for part in stats_batch.split(64)]
         record["explained_variance"] = fit_pca(model, mels)
-    mean, std = latent_statistics(model, stats_batch)
+    mean, std = latent_statistics(model, mels=mels)
     model.set_latent_stats(mean, std)
     record.update({"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())})
     if val_batch is not None:
