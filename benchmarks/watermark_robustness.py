@@ -74,6 +74,29 @@ def assemble(
     return np.concatenate(parts)[: int(TRACK_S * SR)], used
 
 
+def marked_jobs(
+    corpus: Path, scale: float, rng: np.random.Generator
+) -> tuple[list[tuple[int, str, np.ndarray, np.ndarray]], set[str]]:
+    """The held-out tracks to mark, as (index, kind, track, track to mix it under); and the clips used.
+
+    The i-th track of a kind is mixed under the i-th track of the next kind (see the module docstring).
+    """
+    rows = load_rows(corpus, "test")
+    tracks, sources = [], set()
+    for kind, count in KINDS.items():
+        for _ in range(max(1, round(count * scale))):
+            track, used = assemble(corpus, rows[kind], kind, rng)
+            sources.update(used)
+            tracks.append((kind, track))
+    kinds = list(KINDS)
+    jobs = []
+    for index, (kind, track) in enumerate(tracks):
+        others = [t for k, t in tracks if k == kinds[(kinds.index(kind) + 1) % len(kinds)]]
+        rank = sum(k == kind for k, _ in tracks[:index])
+        jobs.append((index, kind, track, others[rank % len(others)]))
+    return jobs, sources
+
+
 def run_track(job: tuple[int, str, np.ndarray, np.ndarray]) -> dict:
     """Mark one track, attack it every way, detect; returns per-attack results and transparency."""
     index, kind, clean, other = job
@@ -154,22 +177,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rng = np.random.default_rng(0)
-    rows = load_rows(args.corpus, "test")
-    jobs, sources = [], set()
-    for kind, count in KINDS.items():
-        for _ in range(max(1, round(count * args.scale))):
-            track, used = assemble(args.corpus, rows[kind], kind, rng)
-            sources.update(used)
-            jobs.append([len(jobs), kind, track])
-    for job in jobs:  # the i-th track of a kind is mixed under the i-th track of the next kind
-        kinds = list(KINDS)
-        others = [j for j in jobs if j[1] == kinds[(kinds.index(job[1]) + 1) % len(kinds)]]
-        rank = sum(j[1] == job[1] for j in jobs[: job[0]])
-        job.append(others[rank % len(others)][2])
+    jobs, sources = marked_jobs(args.corpus, args.scale, rng)
     nulls = null_windows(args.corpus, max(100, round(args.null_windows * args.scale)), rng)
     started = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
-        tracks = list(pool.map(run_track, [tuple(j) for j in jobs], chunksize=2))
+        tracks = list(pool.map(run_track, jobs, chunksize=2))
         chunks = [nulls[i : i + 200] for i in range(0, len(nulls), 200)]
         p_null = np.concatenate([np.array(p) for p in pool.map(run_null, chunks)])
     speeds = speed(jobs[0][2])
