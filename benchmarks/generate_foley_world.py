@@ -37,6 +37,8 @@ from v2a.data.manifest import read_manifest
 from v2a.eval.prompt import class_mass, prompt_classes
 from v2a.eval.scorer import EvalOptions, Scorer
 from v2a.io.audio import save_audio
+from v2a.model.dit import DEFAULT_SAMPLER, DEFAULT_STEPS
+from v2a.model.flow import SAMPLERS
 from v2a.pipeline import FoleyPipeline
 
 RESULTS = Path(__file__).parent / "results"
@@ -70,7 +72,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="generator checkpoint (default: the bundled one)")
     parser.add_argument("--out", type=Path, default=Path("runs/gen/fw_test"))
     parser.add_argument("--variants", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLERS)
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
     parser.add_argument(
@@ -96,6 +99,7 @@ def main() -> None:
     sr = pipe.sample_rate
     common = dict(
         num_inference_steps=args.steps,
+        method=args.sampler,
         guidance_scale=args.cfg,
         text_guidance_scale=args.cfg_text,
         progress=False,
@@ -150,6 +154,7 @@ def main() -> None:
         "clips": len(rows),
         "variants": args.variants,
         "steps": args.steps,
+        "sampler": args.sampler,
         "cfg": args.cfg,
         "cfg_text": args.cfg_text if args.cfg_text is not None else args.cfg,
         "threads": args.threads,

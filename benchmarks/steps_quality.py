@@ -8,8 +8,8 @@ clips: onset accuracy and AP, AV offset, FAD, sound class and diversity, with th
 Heun and midpoint take 2 evaluations per step, so ``heun:4`` costs what ``euler:8`` costs.
 
 Usage: ``python benchmarks/steps_quality.py [--configs euler:2,euler:4,euler:8,euler:16,heun:4,midpoint:4]
-[--limit 30] [--checkpoint PATH] [--out runs/steps]``. Writes ``benchmarks/results/steps_quality.json``
-and ``.md``.
+[--limit 30] [--checkpoint PATH] [--out runs/steps] [--name steps_quality]``. Writes
+``benchmarks/results/<name>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/steps"))
+    parser.add_argument("--name", default="steps_quality", help="results file name")
     args = parser.parse_args()
     configs = parse_configs(args.configs)
     torch.set_num_threads(args.threads)
@@ -104,7 +105,7 @@ def main() -> None:
         "diversity",
     )
     json_path, md_path = write_results(
-        "steps_quality", summaries, notes, {"title": title, "configs": args.configs, "eval_seconds": seconds}
+        args.name, summaries, notes, {"title": title, "configs": args.configs, "eval_seconds": seconds}
     )
     md_path.write_text(f"{title}\n\n{markdown_table(summaries, keys)}")
     print(md_path.read_text())

@@ -76,3 +76,14 @@ def test_no_watermark_warns_and_writes_an_unmarked_track(checkpoint, tmp_path, c
     report = json.loads(capsys.readouterr().out)
     assert not report["watermarked"] and report["paths"] == [{"wav": str(tmp_path / "foley.0.wav")}]
     assert not detect_file(tmp_path / "foley.0.wav").detected
+
+
+def test_generate_flag_defaults_are_the_models_sampling_defaults():
+    """The CLI spells the defaults out (so --help needs no torch); they must be the generator's own."""
+    from v2a.cli import build_parser
+    from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+    from v2a.model.flow import SAMPLERS
+
+    args = build_parser().parse_args(["generate", "clip.mp4"])
+    assert (args.steps, args.sampler, args.cfg) == (DEFAULT_STEPS, DEFAULT_SAMPLER, DEFAULT_GUIDANCE)
+    assert DEFAULT_SAMPLER in SAMPLERS

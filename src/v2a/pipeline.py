@@ -45,7 +45,14 @@ from v2a.io.mux import mux
 from v2a.io.video import probe
 from v2a.longform import DEFAULT_CONTEXT_S, DEFAULT_WINDOW_S, generate_long
 from v2a.model.checkpoint import CODEC_SUBDIR, load_checkpoint
-from v2a.model.dit import CHECKPOINT_KIND, DEFAULT_GUIDANCE, DEFAULT_STEPS, AudioDiT, load_generator
+from v2a.model.dit import (
+    CHECKPOINT_KIND,
+    DEFAULT_GUIDANCE,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+    AudioDiT,
+    load_generator,
+)
 from v2a.model.flow import SAMPLERS
 from v2a.model.inputs import ClipFeatures
 from v2a.watermark import embed, provenance_tags
@@ -243,7 +250,7 @@ class FoleyPipeline:
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         duration: float | None = None,
         start: float = 0.0,
-        method: str = "euler",
+        method: str = DEFAULT_SAMPLER,
         out_dir: str | os.PathLike | None = None,
         output_format: str = "mp4",
         watermark: bool = True,
@@ -374,10 +381,10 @@ def generate(
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         **kwargs: ``image``, ``transcript`` (the words spoken: plain text, one line per utterance, timed to
             the visible mouths, or SRT/WebVTT spoken at its cue times; synthesised and mixed over the
-            sound, which is ducked under it), ``num_inference_steps`` (8), ``guidance_scale`` (video, 3),
+            sound, which is ducked under it), ``num_inference_steps`` (4), ``guidance_scale`` (video, 3),
             ``text_guidance_scale`` (default = ``guidance_scale``), ``num_waveforms_per_prompt`` (1),
             ``seed`` (int or one per variant) or ``generator`` (torch.Generator(s)), ``duration``, ``start``,
-            ``method`` (euler/heun/midpoint), ``out_dir`` (None: write nothing), ``output_format``
+            ``method`` (midpoint, or euler/heun), ``out_dir`` (None: write nothing), ``output_format``
             (mp4/wav/flac), ``watermark`` (True), ``watermark_key``, ``window_s``, ``context_s``,
             ``overwrite``, ``progress``.
 
