@@ -37,7 +37,7 @@ from v2a.data.manifest import read_manifest
 from v2a.eval.prompt import class_mass, prompt_classes
 from v2a.eval.scorer import EvalOptions, Scorer
 from v2a.io.audio import save_audio
-from v2a.model.dit import DEFAULT_SAMPLER, DEFAULT_STEPS
+from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from v2a.model.flow import SAMPLERS
 from v2a.pipeline import FoleyPipeline
 
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLERS)
-    parser.add_argument("--cfg", type=float, default=3.0)
+    parser.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
     parser.add_argument(
         "--negative-only",

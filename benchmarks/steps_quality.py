@@ -1,7 +1,7 @@
 """Quality against sampling steps and ODE solver: how few network evaluations the generator needs.
 
 For each ``SAMPLER:STEPS`` configuration, the generator (bundled by default) writes 2 variants for each of
-the first clips of the held-out Foley-world test split, without a prompt (seed 0, guidance 3, the
+the first clips of the held-out Foley-world test split, without a prompt (seed 0, guidance 5, the
 defaults of ``v2a generate`` but for the solver), and the suite scores every configuration on the same
 clips: onset accuracy and AP, AV offset, FAD, sound class and diversity, with the network evaluations
 (NFE) per variant and the median seconds per clip end to end (decode, encode, sample, vocode, watermark).
@@ -25,6 +25,7 @@ from eval_common import markdown_table, score_systems, write_results
 from v2a.data.manifest import read_manifest
 from v2a.eval.scorer import EvalOptions
 from v2a.io.audio import save_audio
+from v2a.model.dit import DEFAULT_GUIDANCE
 from v2a.model.flow import EVALS_PER_STEP, SAMPLERS
 from v2a.pipeline import FoleyPipeline
 
@@ -49,7 +50,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--checkpoint", default=None, help="generator checkpoint (default: the bundled one)")
     parser.add_argument("--variants", type=int, default=2)
-    parser.add_argument("--cfg", type=float, default=3.0)
+    parser.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/steps"))
     parser.add_argument("--name", default="steps_quality", help="results file name")

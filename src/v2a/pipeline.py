@@ -381,7 +381,7 @@ def generate(
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         **kwargs: ``image``, ``transcript`` (the words spoken: plain text, one line per utterance, timed to
             the visible mouths, or SRT/WebVTT spoken at its cue times; synthesised and mixed over the
-            sound, which is ducked under it), ``num_inference_steps`` (4), ``guidance_scale`` (video, 3),
+            sound, which is ducked under it), ``num_inference_steps`` (4), ``guidance_scale`` (video, 5),
             ``text_guidance_scale`` (default = ``guidance_scale``), ``num_waveforms_per_prompt`` (1),
             ``seed`` (int or one per variant) or ``generator`` (torch.Generator(s)), ``duration``, ``start``,
             ``method`` (midpoint, or euler/heun), ``out_dir`` (None: write nothing), ``output_format``

@@ -43,7 +43,10 @@ CHECKPOINT_KIND = "generator"
 # (benchmarks/results/steps_quality_50.md).
 DEFAULT_STEPS = 4
 DEFAULT_SAMPLER = "midpoint"
-DEFAULT_GUIDANCE = 3.0
+# Guidance 5 (video, and text unless set apart) against 3 on the same 50 clips with midpoint 4: sound class 0.350
+# against 0.240, FAD 238 against 267, onset accuracy 0.807 against 0.837, diversity 0.047 against 0.062; a negative
+# prompt cuts its class by 87 % against 58 % (30 clips; benchmarks/results/guidance_cfg5_50.md).
+DEFAULT_GUIDANCE = 5.0
 
 
 class AudioDiT(nn.Module):
