@@ -193,18 +193,15 @@ class CodecStep:
 
 
 @torch.no_grad()
-def latent_statistics(
-    model: Codec, wav: torch.Tensor | None = None, *, mels: list[torch.Tensor] | None = None, chunk: int = 16
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std (C,) of the raw posterior means of waveforms (N, S), over all their frames.
+def log_mel_batches(wav: torch.Tensor, spec: AudioSpec, *, chunk: int = 16) -> list[torch.Tensor]:
+    """Log-mels (n, n_mels, T) of waveforms (N, S), ``chunk`` at a time (bounds memory)."""
+    return [log_mel(part, spec) for part in wav.split(chunk)]
 
-    ``mels`` (log-mel batches of those waveforms, already computed) may be given instead of ``wav``.
-    """
+
+@torch.no_grad()
+def latent_statistics(model: Codec, mels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (C,) of the raw posterior means of log-mel batches, over all their frames."""
     model.eval()
-    if mels is None:
-        if wav is None:
-            raise ValueError("latent_statistics needs waveforms or their mels")
-        mels = [log_mel(part, model.spec) for part in wav.split(chunk)]
     means = [model.posterior(mel)[0].float() for mel in mels]
     flat = torch.cat(means).transpose(0, 1).reshape(model.config.latent_dim, -1)  # (N, C, L) -> (C, N * L)
     return flat.mean(dim=1), flat.std(dim=1)
@@ -396,7 +393,7 @@ def _save(
     # a copy: the EMA keeps averaging the live buffers, which stay at their neutral (or frozen) values
     release = copy.deepcopy(run.ema.model if run.ema is not None else model).eval()
     if cfg.decoder_from is None:
-        mean, std = latent_statistics(release, stats_batch)
+        mean, std = latent_statistics(release, log_mel_batches(stats_batch, release.spec))
         release.set_latent_stats(mean, std)
     else:  # the frozen encoder's statistics (loaded with its weights) define the latent space: keep them
         mean, std = release.latent_mean, release.latent_std
@@ -444,10 +441,10 @@ def _release_fitted_codec(
     """Fit a ``patch`` or ``pca`` codec on the training crops (basis, then statistics) and release it."""
     model = Codec(model_config).to(stats_batch.device)
     record = {}
-    mels = [log_mel(part, model.spec) for part in stats_batch.split(64)]
+    mels = log_mel_batches(stats_batch, model.spec)  # once, for the basis and the statistics
     if model_config.architecture == "pca":
         record["explained_variance"] = fit_pca(model, mels)
-    mean, std = latent_statistics(model, mels=mels)
+    mean, std = latent_statistics(model, mels)
     model.set_latent_stats(mean, std)
     record.update({"val/latent_std_min": float(std.min()), "val/latent_std_max": float(std.max())})
     if val_batch is not None:
