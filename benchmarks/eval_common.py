@@ -58,9 +58,13 @@ def markdown_table(summaries: dict[str, dict[str, float]], keys: tuple[str, ...]
 
 
 def write_results(
-    name: str, summaries: dict[str, dict[str, float]], notes: dict[str, list[str]], info: dict[str, Any]
+    name: str,
+    summaries: dict[str, dict[str, float]],
+    notes: dict[str, list[str]],
+    info: dict[str, Any],
+    keys: tuple[str, ...] = TABLE_KEYS,
 ) -> tuple[Path, Path]:
-    """Write ``results/<name>.json`` and ``results/<name>.md``; returns both paths."""
+    """Write ``results/<name>.json`` and ``results/<name>.md`` (columns ``keys``); returns both paths."""
     RESULTS.mkdir(exist_ok=True)
     record = {
         "benchmark": name,
@@ -72,7 +76,7 @@ def write_results(
     json_path = RESULTS / f"{name}.json"
     json_path.write_text(json.dumps(record, indent=2, allow_nan=False, default=_plain) + "\n")
     md_path = RESULTS / f"{name}.md"
-    md_path.write_text(f"{info.get('title', name)}\n\n{markdown_table(summaries)}")
+    md_path.write_text(f"{info.get('title', name)}\n\n{markdown_table(summaries, keys)}")
     return json_path, md_path
 
 

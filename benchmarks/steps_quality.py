@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from eval_common import markdown_table, score_systems, write_results
+from eval_common import score_systems, write_results
 from v2a.data.manifest import read_manifest
 from v2a.eval.scorer import EvalOptions
 from v2a.io.audio import save_audio
@@ -106,9 +106,8 @@ def main() -> None:
         "diversity",
     )
     json_path, md_path = write_results(
-        args.name, summaries, notes, {"title": title, "configs": args.configs, "eval_seconds": seconds}
+        args.name, summaries, notes, {"title": title, "configs": args.configs, "eval_seconds": seconds}, keys
     )
-    md_path.write_text(f"{title}\n\n{markdown_table(summaries, keys)}")
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
 
