@@ -97,17 +97,29 @@ def marked_jobs(
     return jobs, sources
 
 
-def run_track(job: tuple[int, str, np.ndarray, np.ndarray]) -> dict:
-    """Mark one track, attack it every way, detect; returns per-attack results and transparency."""
+def run_track(
+    job: tuple[int, str, np.ndarray, np.ndarray],
+    *,
+    strength: float = 1.0,
+    names: tuple[str, ...] | None = None,
+) -> dict:
+    """Mark one track, attack it, detect; returns per-attack results and transparency.
+
+    Args:
+        job: (index, kind, track, track to mix it under), from ``marked_jobs``.
+        strength: the mark's strength (``embed``).
+        names: the attacks to run, in this order (None: every attack of ``standard_attacks``).
+    """
     index, kind, clean, other = job
     rng = np.random.default_rng(1000 + index)
     payload = int(rng.integers(0, 1 << 32))
-    marked = embed(clean, SR, payload=payload)
+    marked = embed(clean, SR, payload=payload, strength=strength)
     out = {"kind": kind, "snr_db": _snr(clean, marked), "attacks": {}}
     if kind == "speech":
         out["pesq"] = _pesq(clean, marked)
-    for name, attack in standard_attacks().items():
-        attacked, rate = attack(marked, SR, rng, other=other)
+    attacks = standard_attacks()
+    for name in names or tuple(attacks):
+        attacked, rate = attacks[name](marked, SR, rng, other=other)
         found = detect(attacked, rate, alpha=ALPHA)
         errors = bin(int.from_bytes(found.decoded, "big") ^ payload).count("1") if found.decoded else 32
         out["attacks"][name] = {

@@ -23,30 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from v2a.watermark import detect, embed
-from v2a.watermark.attacks import standard_attacks
-from watermark_robustness import ALPHA, KINDS, SR, _pesq, _snr, marked_jobs
+from watermark_robustness import ALPHA, KINDS, marked_jobs
+from watermark_robustness import run_track as robustness_track
 
 RESULTS = Path(__file__).resolve().parent / "results" / "watermark_strength.json"
 ATTACKS = ("none", "noise_20db", "mix_under_-6db", "crop_3s")
 
 
 def run_track(job: tuple[float, tuple[int, str, np.ndarray, np.ndarray]]) -> dict:
-    """Mark one track at one strength, attack it, detect; per-attack results and transparency."""
-    strength, (index, kind, clean, other) = job
-    rng = np.random.default_rng(1000 + index)  # the robustness benchmark's payloads and attack draws
-    payload = int(rng.integers(0, 1 << 32))
-    marked = embed(clean, SR, payload=payload, strength=strength)
-    out = {"strength": strength, "kind": kind, "snr_db": _snr(clean, marked), "attacks": {}}
-    if kind == "speech":
-        out["pesq"] = _pesq(clean, marked)
-    attacks = standard_attacks()
-    for name in ATTACKS:
-        attacked, rate = attacks[name](marked, SR, rng, other=other)
-        found = detect(attacked, rate, alpha=ALPHA)
-        errors = bin(int.from_bytes(found.decoded, "big") ^ payload).count("1") if found.decoded else 32
-        out["attacks"][name] = {"detected": found.detected, "bit_accuracy": 1 - errors / 32}
-    return out
+    """One of the robustness benchmark's tracks (same payload) marked at one strength, under ``ATTACKS``."""
+    strength, track = job
+    return {"strength": strength, **robustness_track(track, strength=strength, names=ATTACKS)}
 
 
 def summarise(results: list[dict], strengths: list[float]) -> dict:
