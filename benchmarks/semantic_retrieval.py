@@ -40,7 +40,7 @@ def main() -> None:
     rows = [r for r in read_manifest(args.manifest) if r.caption][: args.limit]
     semantic, text = SemanticEncoder(), TextEncoder()
     captions = [r.caption for r in rows]
-    caption_vectors = _unit(text.embed(captions))
+    caption_vectors = text.embed(captions)  # L2-normalised already
     visual, seen = [], []
     for row in rows:
         features = semantic.encode_video(row.video, fps=args.fps)
