@@ -20,7 +20,8 @@ Usage::
     python benchmarks/eval_foley_world.py --system "ours=runs/gen/fw_test/ours" \
         --system "ours, shuffled video=runs/gen/fw_test/shuffled" --system "ours, neg. prompt=runs/gen/fw_test/negative"
 
-Writes ``benchmarks/results/generate_foley_world.json``.
+Writes ``benchmarks/results/generate_foley_world.json`` (with the non-default settings in the name, e.g.
+``generate_foley_world_cfg7.json``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--name", default=None, help="results file name (default: generate_foley_world[_cfgtextW])"
+        "--name",
+        default=None,
+        help="results file name (default: generate_foley_world, plus each non-default setting)",
     )
     args = parser.parse_args()
 
@@ -165,11 +168,22 @@ def main() -> None:
         "neg_mass_cut": (before - after) / before if before > 0 else None,
     }
     RESULTS.mkdir(exist_ok=True)
-    name = args.name or "generate_foley_world" + (
-        f"_cfgtext{args.cfg_text:g}" if args.cfg_text is not None else ""
-    )
+    name = args.name or default_name(args)
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+
+
+def default_name(args: argparse.Namespace) -> str:
+    """``generate_foley_world`` plus every sampling setting that differs from the shipped default, so runs
+    with other settings never overwrite the defaults' file (e.g. ``generate_foley_world_cfg7_cfgtext5``)."""
+    name = "generate_foley_world"
+    if (args.sampler, args.steps) != (DEFAULT_SAMPLER, DEFAULT_STEPS):
+        name += f"_{args.sampler}{args.steps}"
+    if args.cfg != DEFAULT_GUIDANCE:
+        name += f"_cfg{args.cfg:g}"
+    if args.cfg_text is not None:
+        name += f"_cfgtext{args.cfg_text:g}"
+    return name
 
 
 if __name__ == "__main__":
