@@ -2,7 +2,8 @@
 
 For every clip of the manifest it writes, with sidecars ``{prompt, negative_prompt, seed, cost}``:
 
-- ``OUT/ours/<stem>.<seed>.wav``: ``--variants`` variants, no prompt (pixels alone), default settings;
+- ``OUT/ours/<stem>.<seed>.wav``: ``--variants`` variants, no prompt (pixels alone), default settings (each
+  arm at the shipped guidance for its prompt unless ``--cfg`` is given);
 - ``OUT/shuffled/<stem>.0.wav``: the same model given the *next* clip's video (the shuffled-video control:
   right kind of sound, wrong timing and content);
 - ``OUT/caption/<stem>.<seed>.wav`` (with ``--caption-prompt``): the clip's own caption as the prompt,
@@ -38,7 +39,7 @@ from v2a.data.manifest import read_manifest
 from v2a.eval.prompt import class_mass, prompt_classes
 from v2a.eval.scorer import EvalOptions, Scorer
 from v2a.io.audio import save_audio
-from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from v2a.model.dit import DEFAULT_SAMPLER, DEFAULT_STEPS, default_guidance
 from v2a.model.flow import SAMPLERS
 from v2a.pipeline import FoleyPipeline
 
@@ -75,7 +76,9 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLERS)
-    parser.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument(
+        "--cfg", type=float, default=None, help="video guidance scale (default: the shipped one, per prompt)"
+    )
     parser.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
     parser.add_argument(
         "--negative-only",
@@ -158,7 +161,9 @@ def main() -> None:
         "variants": args.variants,
         "steps": args.steps,
         "sampler": args.sampler,
-        "cfg": args.cfg,
+        "cfg": args.cfg
+        if args.cfg is not None
+        else {"without_prompt": default_guidance(False), "with_prompt": default_guidance(True)},
         "cfg_text": args.cfg_text if args.cfg_text is not None else args.cfg,
         "threads": args.threads,
         "seconds_per_clip_2_variants_median": float(np.median(seconds)) if seconds else None,
@@ -179,7 +184,7 @@ def default_name(args: argparse.Namespace) -> str:
     name = "generate_foley_world"
     if (args.sampler, args.steps) != (DEFAULT_SAMPLER, DEFAULT_STEPS):
         name += f"_{args.sampler}{args.steps}"
-    if args.cfg != DEFAULT_GUIDANCE:
+    if args.cfg is not None:
         name += f"_cfg{args.cfg:g}"
     if args.cfg_text is not None:
         name += f"_cfgtext{args.cfg_text:g}"

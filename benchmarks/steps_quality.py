@@ -25,7 +25,7 @@ from eval_common import score_systems, write_results
 from v2a.data.manifest import read_manifest
 from v2a.eval.scorer import EvalOptions
 from v2a.io.audio import save_audio
-from v2a.model.dit import DEFAULT_GUIDANCE
+from v2a.model.dit import default_guidance
 from v2a.model.flow import EVALS_PER_STEP, SAMPLERS
 from v2a.pipeline import FoleyPipeline
 
@@ -50,7 +50,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--checkpoint", default=None, help="generator checkpoint (default: the bundled one)")
     parser.add_argument("--variants", type=int, default=2)
-    parser.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument(
+        "--cfg",
+        type=float,
+        default=default_guidance(False),
+        help="guidance (default: the shipped one, no prompt)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/steps"))
     parser.add_argument("--name", default="steps_quality", help="results file name")

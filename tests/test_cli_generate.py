@@ -78,12 +78,19 @@ def test_no_watermark_warns_and_writes_an_unmarked_track(checkpoint, tmp_path, c
     assert not detect_file(tmp_path / "foley.0.wav").detected
 
 
-def test_generate_flag_defaults_are_the_models_sampling_defaults():
+def test_generate_flag_defaults_are_the_models_sampling_defaults(capsys):
     """The CLI spells the defaults out (so --help needs no torch); they must be the generator's own."""
     from v2a.cli import build_parser
-    from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+    from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_GUIDANCE_NO_PROMPT, DEFAULT_SAMPLER, DEFAULT_STEPS
     from v2a.model.flow import SAMPLERS
 
     args = build_parser().parse_args(["generate", "clip.mp4"])
-    assert (args.steps, args.sampler, args.cfg) == (DEFAULT_STEPS, DEFAULT_SAMPLER, DEFAULT_GUIDANCE)
+    assert (args.steps, args.sampler, args.cfg) == (DEFAULT_STEPS, DEFAULT_SAMPLER, None)  # None: per prompt
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"default {DEFAULT_GUIDANCE:g} with a --prompt, {DEFAULT_GUIDANCE_NO_PROMPT:g} for the picture"
+        in usage
+    )
     assert DEFAULT_SAMPLER in SAMPLERS

@@ -97,6 +97,20 @@ def test_a_variant_depends_only_on_its_seed(pipe, made, sample_video):
     assert np.abs(again.waveforms[1] - res.waveforms[1]).mean() > 1e-3
 
 
+def test_the_default_guidance_is_7_for_the_picture_alone_and_5_with_a_prompt(pipe, sample_video):
+    def run(prompt: str | None, cfg: float | None) -> GenerationResult:
+        return pipe(sample_video, prompt, seed=3, duration=2.0, num_inference_steps=STEPS, guidance_scale=cfg,
+                    progress=False)  # fmt: skip
+
+    alone, prompted = run(None, None), run("footsteps on gravel", None)
+    assert (alone.guidance_scale, prompted.guidance_scale) == (7.0, 5.0)
+    assert alone.to_dict()["guidance_scale"] == 7.0
+    np.testing.assert_array_equal(alone.waveforms, run(None, 7.0).waveforms)  # the default is exactly 7
+    np.testing.assert_array_equal(prompted.waveforms, run("footsteps on gravel", 5.0).waveforms)
+    assert np.abs(alone.waveforms - run(None, 5.0).waveforms).mean() > 1e-4  # and 7 is not 5
+    assert run(None, 2.0).guidance_scale == 2.0  # an explicit scale wins
+
+
 def test_a_transcript_is_spoken_at_its_cue_times_over_the_ducked_sound(pipe, made, sample_video):
     res, _ = made
     srt = "1\n00:00:02,000 --> 00:00:04,500\nThe ball keeps bouncing on the floor.\n"

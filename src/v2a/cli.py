@@ -484,8 +484,8 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-n", "--num-samples", type=_positive_int, default=1, help="variants (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first variant; variant i gets SEED+i")
-    # the defaults of v2a.model.dit (DEFAULT_STEPS, DEFAULT_SAMPLER, DEFAULT_GUIDANCE), spelled out so that
-    # --help needs no torch
+    # the defaults of v2a.model.dit (DEFAULT_STEPS, DEFAULT_SAMPLER, DEFAULT_GUIDANCE and
+    # DEFAULT_GUIDANCE_NO_PROMPT), spelled out so that --help needs no torch
     p.add_argument("--steps", type=_positive_int, default=4, help="ODE sampling steps (default 4)")
     p.add_argument(
         "--sampler",
@@ -493,7 +493,12 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
         choices=["midpoint", "euler", "heun"],
         help="ODE solver (default midpoint: 2 network evaluations per step)",
     )
-    p.add_argument("--cfg", type=float, default=5.0, help="video guidance scale (default 5)")
+    p.add_argument(
+        "--cfg",
+        type=float,
+        default=None,
+        help="video guidance scale (default 5 with a --prompt, 7 for the picture alone)",
+    )
     p.add_argument("--cfg-text", type=float, default=None, help="text guidance scale (default: --cfg)")
     p.add_argument("--duration", type=_positive_float, default=None, help="seconds (default: to the end / 8)")
     p.add_argument("--start", type=float, default=0.0, help="start time in the video, seconds")

@@ -47,10 +47,10 @@ from v2a.longform import DEFAULT_CONTEXT_S, DEFAULT_WINDOW_S, generate_long
 from v2a.model.checkpoint import CODEC_SUBDIR, load_checkpoint
 from v2a.model.dit import (
     CHECKPOINT_KIND,
-    DEFAULT_GUIDANCE,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     AudioDiT,
+    default_guidance,
     load_generator,
 )
 from v2a.model.flow import SAMPLERS
@@ -103,6 +103,7 @@ class GenerationResult:
         watermarked: whether the mark was embedded.
         timings: seconds per stage (``encode``, ``sample``, ``decode``, ``dialogue`` when a transcript is
             given, ``watermark``, ``write``, ``total``).
+        guidance_scale: the video guidance scale used (the default depends on whether a prompt was given).
     """
 
     waveforms: np.ndarray
@@ -113,6 +114,7 @@ class GenerationResult:
     duration_s: float = 0.0
     watermarked: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    guidance_scale: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of ``v2a generate --json`` (no samples)."""
@@ -123,6 +125,7 @@ class GenerationResult:
             "start_s": round(self.start_s, 4),
             "duration_s": round(self.duration_s, 4),
             "watermarked": self.watermarked,
+            "guidance_scale": self.guidance_scale,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -243,7 +246,7 @@ class FoleyPipeline:
         image: str | os.PathLike | np.ndarray | None = None,
         transcript: str | None = None,
         num_inference_steps: int = DEFAULT_STEPS,
-        guidance_scale: float = DEFAULT_GUIDANCE,
+        guidance_scale: float | None = None,
         text_guidance_scale: float | None = None,
         num_waveforms_per_prompt: int = 1,
         seed: int | Sequence[int] | None = None,
@@ -293,6 +296,8 @@ class FoleyPipeline:
         text = _row(texts, 0)
         negative = _row(texts, 1)
         timings["encode"] = time.perf_counter() - t0
+        if guidance_scale is None:  # 5 with a prompt, 7 for the picture alone
+            guidance_scale = default_guidance(text is not None)
 
         t0 = time.perf_counter()
         with tqdm(total=1, desc="generate", unit="window", disable=not progress, leave=False) as bar:
@@ -353,7 +358,9 @@ class FoleyPipeline:
             )  # fmt: skip
         timings["write"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
-        return GenerationResult(wavs, self.sample_rate, seeds, paths, start_s, duration_s, watermark, timings)
+        return GenerationResult(
+            wavs, self.sample_rate, seeds, paths, start_s, duration_s, watermark, timings, guidance_scale
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -381,8 +388,9 @@ def generate(
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         **kwargs: ``image``, ``transcript`` (the words spoken: plain text, one line per utterance, timed to
             the visible mouths, or SRT/WebVTT spoken at its cue times; synthesised and mixed over the
-            sound, which is ducked under it), ``num_inference_steps`` (4), ``guidance_scale`` (video, 5),
-            ``text_guidance_scale`` (default = ``guidance_scale``), ``num_waveforms_per_prompt`` (1),
+            sound, which is ducked under it), ``num_inference_steps`` (4), ``guidance_scale`` (video; 5 with
+            a prompt, 7 without), ``text_guidance_scale`` (default = ``guidance_scale``),
+            ``num_waveforms_per_prompt`` (1),
             ``seed`` (int or one per variant) or ``generator`` (torch.Generator(s)), ``duration``, ``start``,
             ``method`` (midpoint, or euler/heun), ``out_dir`` (None: write nothing), ``output_format``
             (mp4/wav/flac), ``watermark`` (True), ``watermark_key``, ``window_s``, ``context_s``,
