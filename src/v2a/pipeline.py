@@ -311,7 +311,7 @@ class FoleyPipeline:
                 window_s=window_s or self.window_s, context_s=context_s, on_window=on_window,
                 num_inference_steps=num_inference_steps, method=method,
                 guidance_scale=guidance_scale,
-                text_guidance_scale=guidance_scale if text_guidance_scale is None else text_guidance_scale,
+                text_guidance_scale=text_guidance_scale,  # None follows guidance_scale (AudioDiT.generate)
             )  # fmt: skip
         timings["sample"] = time.perf_counter() - t0
 
