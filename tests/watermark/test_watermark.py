@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from v2a.errors import InputError
 from v2a.io.audio import resample
-from v2a.watermark import DEFAULT_KEY, detect, embed, make_payload
+from v2a.watermark import DEFAULT_KEY, detect, embed, grid, make_payload
 from v2a.watermark.detect import FAMILY_SHARES, _window_shares, _windows
 from v2a.watermark.payload import payload_fields
 
@@ -33,7 +34,8 @@ def test_round_trip_finds_mark_and_payload(name, request):
     clean = request.getfixturevalue(name)
     marked = embed(clean, SR, payload=PAYLOAD)
     assert marked.shape == clean.shape and marked.dtype == np.float32
-    assert snr_db(clean, marked) > 10.0  # a gain on the host: masked by it (PESQ below)
+    # A gain of at most 5 dB on the host, deep only where the host is busy or noise-like (rain: about 9 dB).
+    assert snr_db(clean, marked) > 7.0
     found = detect(marked, SR)
     assert found.detected and found.p_value < 1e-8
     assert found.payload == PAYLOAD.to_bytes(4, "big")
@@ -135,6 +137,42 @@ def test_silence_is_left_unmarked_and_reported(caplog):
     found = detect(silence, SR)
     assert not found.detected and found.p_value == 1.0 and found.note == "audio is silent"
     assert detect(np.zeros(200, dtype=np.float32), SR).note == "audio is too short to hold a watermark"
+
+
+def test_depth_moves_to_upper_and_quiet_cells_and_stays_capped(rain):
+    """Bands below 600 Hz get a shallower mark than bands above 3 kHz, quiet cells a deeper one, none over 5 dB."""
+    from v2a.watermark.embed import MAX_MARK_DB, _depth
+
+    edges = grid.band_edges()
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    depth = _depth(grid.to_grid_rate(rain, SR))
+    assert depth.max() <= MAX_MARK_DB + 1e-6
+    low, high = depth[:, centres < 600].mean(), depth[:, centres > 3000].mean()
+    assert high > 2.5 * low > 0
+    quieter = _depth(grid.to_grid_rate(np.concatenate([rain, 0.01 * rain]), SR))  # then the rain 40 dB down
+    n = depth.shape[0]
+    loud, quiet = quieter[2 : n - 2], quieter[n + 2 : 2 * n - 2]
+    both = (loud > 0) & (quiet > 0)
+    assert both.mean() > 0.5 and np.mean(quiet[both] / loud[both]) > 1.2
+
+
+def test_audio_with_only_low_bands_keeps_its_depth(monkeypatch):
+    """A rumble whose sound is all below 1 kHz is not left with the low bands' 0.3 share of the depth."""
+    from scipy.signal import butter, sosfilt
+
+    embed_module = importlib.import_module("v2a.watermark.embed")  # the package's ``embed`` is the function
+    noise = np.random.default_rng(3).standard_normal(8 * SR).astype(np.float32)
+    rumble = sosfilt(butter(8, 500, "lowpass", fs=SR, output="sos"), noise).astype(np.float32)
+    rumble = 0.3 * rumble / np.abs(rumble).max()
+    x16 = grid.to_grid_rate(rumble, SR)
+    weighted = embed_module._depth(x16)
+    monkeypatch.setattr(embed_module, "BAND_WEIGHTS", (1.0, 1.0, 1.0))
+    uniform = embed_module._depth(x16)
+    monkeypatch.undo()
+    # Without the rescaling the rumble's bands would keep about half of the uniform rule's depth.
+    assert weighted[weighted > 0].mean() > 0.7 * uniform[uniform > 0].mean()
+    found = detect(embed(rumble, SR, payload=PAYLOAD), SR)
+    assert found.detected and found.payload == PAYLOAD.to_bytes(4, "big")
 
 
 def test_strength_trades_transparency(rain):

@@ -8,6 +8,16 @@ itself fluctuates around that cell (the local spread of its whitened log energy,
 busy, noisy or transient regions mask a deeper mark and need one to be found; steady, tonal ones get a
 shallow one. The detector divides by the same local spread, so every cell contributes about the same
 signal-to-noise ratio.
+
+Two weights then move depth to where it is cheap to hear and likely to survive, chosen by measurement on
+tracks from the corpus's train split: bands below 600 Hz, where level changes of voices and bass are heard
+first (wide-band PESQ falls fastest), get 0.3 of it, rising to 1.5 above 3 kHz, where most sound is
+noise-like; and cells 35 dB or more below the loudest part of the audio, masked by it, get 1.5 times the depth
+(tapering to 1 at 25 dB below). The band weights are rescaled so that audio with sound in a few bands only
+(a low rumble) keeps its share of depth, and no cell passes ``MAX_MARK_DB``. On the held-out tracks of
+``benchmarks/watermark_robustness.py`` this keeps speech as transparent as the uniform rule did (wide-band
+PESQ 4.51 against 4.49) while the mark survives mixing under louder audio more often (-6 dB: detection 0.955
+against 0.935, payload bits 0.938 against 0.906) and a 3 s excerpt decodes better (bits 0.983 against 0.966).
 """
 
 from __future__ import annotations
@@ -28,8 +38,14 @@ from v2a.watermark.payload import as_payload, encode
 log = logging.getLogger(__name__)
 
 DEPTH_PER_SPREAD = 1.25  # target depth / local spread of the host: the per-cell signal-to-noise ratio
-MIN_DEPTH_DB = 0.5  # depth bounds in dB at strength 1 (held-out speech: wide-band PESQ 4.49 on average)
+MIN_DEPTH_DB = 0.5  # bounds in dB of the spread rule at strength 1, before the band and quiet weights
 MAX_DEPTH_DB = 3.5
+BAND_WEIGHT_HZ = (600.0, 1200.0, 3000.0)  # depth weight by band centre, linear in log frequency between these
+BAND_WEIGHTS = (0.3, 1.0, 1.5)  # ... and constant below the first and above the last
+# Cells at or below the first level (dB re the loudest part of the audio) get QUIET_BOOST, above the second 1.
+QUIET_DB = (-35.0, -25.0)
+QUIET_BOOST = 1.5
+MAX_MARK_DB = 5.0  # no cell's depth passes this at strength 1, whatever the weights
 _PEAK_CEILING = 0.999  # the marked audio is turned down around any sample that would pass this peak
 _LIMIT_S = 0.005  # hold of that local gain dip, in seconds
 
@@ -109,20 +125,35 @@ def _check_audio(wav: np.ndarray, sr: int) -> np.ndarray:
 def _depth(x16: np.ndarray) -> np.ndarray:
     """(chips, B) mark depth in dB for each 64 ms chip of the audio (0 where it is silent)."""
     feats = grid.features(grid.power_spectrogram(x16))
-    spread_db, active_cells = feats.spread_db[0], feats.active[0]  # (T, B) at frequency scale 1
-    frames = spread_db.shape[0]
     n_chips = max(1, math.ceil(x16.size / (grid.CHIP_S * grid.RATE)))
+    spread = _per_chip(feats.spread_db[0], n_chips)  # frame values at frequency scale 1, averaged per chip
+    level = _per_chip(feats.level_db[0], n_chips)
+    active = _per_chip(feats.active[0].astype(np.float32), n_chips) > 0
+    weights = _band_weights()
+    if active.any():  # the weights move depth between the bands the audio has; they do not remove it
+        weights = weights * weights.mean() / np.mean(np.broadcast_to(weights, active.shape)[active])
+    depth = np.clip(DEPTH_PER_SPREAD * spread, MIN_DEPTH_DB, MAX_DEPTH_DB) * weights[None, :]
+    depth *= np.interp(level, QUIET_DB, (QUIET_BOOST, 1.0))
+    depth = np.minimum(depth, MAX_MARK_DB)
+    return np.where(active, depth, 0.0)
+
+
+def _per_chip(frame_values: np.ndarray, n_chips: int) -> np.ndarray:
+    """(n_chips, B) mean of (T, B) detector-frame values over the frames of each 64 ms chip."""
     # Detector frame t is centred at (t + 1) * HOP samples, inside chip (t + 1) // CHIP_FRAMES.
-    chip_of_frame = np.minimum((np.arange(frames) + 1) // grid.CHIP_FRAMES, n_chips - 1)
-    spread = np.zeros((n_chips, grid.BANDS))
-    active = np.zeros((n_chips, grid.BANDS))
+    chip_of_frame = np.minimum((np.arange(frame_values.shape[0]) + 1) // grid.CHIP_FRAMES, n_chips - 1)
+    total = np.zeros((n_chips, frame_values.shape[1]))
     counts = np.zeros((n_chips, 1))
-    np.add.at(spread, chip_of_frame, spread_db)
-    np.add.at(active, chip_of_frame, active_cells)
+    np.add.at(total, chip_of_frame, frame_values)
     np.add.at(counts, chip_of_frame, 1.0)
-    spread /= np.maximum(counts, 1.0)
-    depth = np.clip(DEPTH_PER_SPREAD * spread, MIN_DEPTH_DB, MAX_DEPTH_DB)
-    return np.where(active > 0, depth, 0.0)
+    return total / np.maximum(counts, 1.0)
+
+
+def _band_weights() -> np.ndarray:
+    """(B,) depth weight of each band from its centre frequency (``BAND_WEIGHT_HZ``, ``BAND_WEIGHTS``)."""
+    edges = grid.band_edges()
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    return np.interp(np.log(centres), np.log(BAND_WEIGHT_HZ), BAND_WEIGHTS)
 
 
 def _render(x16: np.ndarray, cell_db: np.ndarray) -> np.ndarray:

@@ -74,11 +74,14 @@ class Features:
         spread_db: (N, T, B) float32 local RMS of the whitened log energies in dB (what ``values`` were
             divided by): how much the audio itself moves around each cell.
         active: (N, T, B) bool, cells loud enough to carry the mark.
+        level_db: (N, T, B) float32 band energy in dB relative to the loudest part of the audio (the 99th
+            percentile of every cell's level at frequency scale 1): 0 for the loud part, negative below it.
     """
 
     values: np.ndarray
     spread_db: np.ndarray
     active: np.ndarray
+    level_db: np.ndarray
 
 
 def to_grid_rate(wav: np.ndarray, sr: int) -> np.ndarray:
@@ -157,20 +160,24 @@ def features(
     mean_square = uniform_filter(white * white, (1, _NORM_FRAMES, _NORM_BANDS), mode="nearest")
     rms = np.sqrt(np.maximum(mean_square, 0.0))
     values = np.clip(white / np.maximum(rms, 1e-3), -CLIP, CLIP)
-    active = _active(level)
+    top = _loudest(level)
+    # An absolute floor, and a gate below the loud part:
+    active = level > max(SILENCE_DB, top - _RELATIVE_GATE_DB)
     values[~active] = 0.0
     if floor_weights:
         floor = np.percentile(level, FLOOR_PERCENTILE, axis=1, keepdims=True)  # (N, 1, B)
         values *= 1.0 - 10.0 ** (np.minimum(floor - level, 0.0) / 10.0)
-    return Features(values=values.astype(np.float32), spread_db=rms.astype(np.float32), active=active)
+    return Features(
+        values=values.astype(np.float32),
+        spread_db=rms.astype(np.float32),
+        active=active,
+        level_db=(level - top).astype(np.float32),
+    )
 
 
-def _active(level: np.ndarray) -> np.ndarray:
-    """(N, T, B) bool: cells loud enough to carry the mark (absolute floor and a gate below the loud part)."""
-    if level.size == 0:
-        return np.zeros(level.shape, dtype=bool)
-    top = float(np.percentile(level[0], 99))
-    return level > max(SILENCE_DB, top - _RELATIVE_GATE_DB)
+def _loudest(level: np.ndarray) -> float:
+    """Level in dB of the loudest part of the audio: the 99th percentile of its cells at frequency scale 1."""
+    return float(np.percentile(level[0], 99)) if level.size else 0.0
 
 
 def _mel(freq: float | np.ndarray) -> float | np.ndarray:
