@@ -127,7 +127,7 @@ def _depth(x16: np.ndarray) -> np.ndarray:
     feats = grid.features(grid.power_spectrogram(x16))
     n_chips = max(1, math.ceil(x16.size / (grid.CHIP_S * grid.RATE)))
     spread = _per_chip(feats.spread_db[0], n_chips)  # frame values at frequency scale 1, averaged per chip
-    level = _per_chip(feats.level_db[0], n_chips)
+    level = _per_chip(feats.level_db[0], n_chips) - feats.loudest_db  # dB below the loudest part
     active = _per_chip(feats.active[0].astype(np.float32), n_chips) > 0
     weights = _band_weights()
     if active.any():  # the weights move depth between the bands the audio has; they do not remove it

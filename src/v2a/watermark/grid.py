@@ -74,14 +74,16 @@ class Features:
         spread_db: (N, T, B) float32 local RMS of the whitened log energies in dB (what ``values`` were
             divided by): how much the audio itself moves around each cell.
         active: (N, T, B) bool, cells loud enough to carry the mark.
-        level_db: (N, T, B) float32 band energy in dB relative to the loudest part of the audio (the 99th
-            percentile of every cell's level at frequency scale 1): 0 for the loud part, negative below it.
+        level_db: (N, T, B) float32 band energy in dB re full scale.
+        loudest_db: level of the loudest part of the audio (the 99th percentile of ``level_db`` at frequency
+            scale 1), the reference of the activity gate.
     """
 
     values: np.ndarray
     spread_db: np.ndarray
     active: np.ndarray
     level_db: np.ndarray
+    loudest_db: float
 
 
 def to_grid_rate(wav: np.ndarray, sr: int) -> np.ndarray:
@@ -171,7 +173,8 @@ def features(
         values=values.astype(np.float32),
         spread_db=rms.astype(np.float32),
         active=active,
-        level_db=(level - top).astype(np.float32),
+        level_db=level,
+        loudest_db=top,
     )
 
 
