@@ -594,7 +594,8 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
         "normalisation statistics. The same command resumes. `--preset patch` releases the patched-mel codec "
         "instead (no network: the latent is the normalised mel, 3 frames stacked per latent frame); "
         "`--preset pca` fits the leading principal components of those stacked frames (a linear codec, "
-        "fitted in seconds on --stats-clips crops). Several "
+        "fitted in seconds on --stats-clips crops); `--preset pca_residual --decoder-from PCA_CODEC` trains a "
+        "learned decoder for a pca codec, keeping its latent space (so generators trained on it stay valid). Several "
         "GPUs: torchrun --nproc_per_node=N -m v2a.cli train codec ...",
     )
     add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))

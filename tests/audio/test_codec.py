@@ -219,6 +219,34 @@ def test_the_pca_codec_keeps_the_leading_components_of_stacked_frames(sample_vid
     assert torch.equal(loaded.decoder.basis.components, refit.encoder.basis.components)
 
 
+def test_an_untrained_pca_residual_codec_decodes_like_its_pca_codec(sample_video, tmp_path):
+    mel = _sample_mel(sample_video)
+    pca = Codec(codec_config("pca"))
+    fit_pca(pca, [mel])
+    residual = Codec(codec_config("pca_residual"))
+    fit_pca(residual, [mel])
+    assert residual.config.latent_dim == pca.config.latent_dim == 32
+    for frames in (1, 2, 3, 50, mel.shape[-1]):  # any length: padded to whole latent frames, then trimmed
+        part = mel[..., :frames]
+        latent = residual.encode(part)
+        assert torch.equal(latent, pca.encode(part))  # the same latent space
+        out = residual.decode(latent, num_frames=frames)
+        assert out.shape == part.shape
+        torch.testing.assert_close(out, pca.decode(latent, num_frames=frames))  # the correction starts at 0
+    # a trained correction changes the mel, not the latents; it survives a save and load
+    with torch.no_grad():
+        residual.decoder.head.bias.fill_(0.1)
+    latent = residual.encode(mel)
+    torch.testing.assert_close(
+        residual.decode(latent),
+        pca.decode(latent).clamp(min=math.log(DEFAULT_SPEC.log_floor)) + 0.1 * residual.config.mel_scale,
+    )
+    save_checkpoint(tmp_path / "residual", residual, kind="codec", config=residual.config.to_dict())
+    loaded = Codec.from_checkpoint(tmp_path / "residual")
+    assert loaded.config.architecture == "pca_residual"
+    assert torch.equal(loaded.decode(latent), residual.decode(latent))
+
+
 def test_pca_codec_errors_are_clear(sample_video):
     with pytest.raises(
         InputError, match="keeps at most n_mels \\* downsample = 300 components, got latent_dim=301"

@@ -178,5 +178,38 @@ def test_the_pca_preset_is_fitted_in_closed_form_and_released_at_once(corpus: Pa
     error = (codec.decode(codec.encode(mel), num_frames=mel.shape[-1]) - mel).abs().mean()
     assert meta["val/mel_l1"] < 0.5 * float((mel - mel.mean()).abs().mean())
     assert float(error) < 0.5 * float((mel - mel.mean()).abs().mean())
-    with pytest.raises(InputError, match="is a pca codec: it has no decoder to train"):
+    with pytest.raises(
+        InputError, match="is a pca codec: train a learned decoder for it with --preset pca_residual"
+    ):
         train_codec(_config(corpus, tmp_path / "tune", decoder_from=str(release), max_steps=1))
+
+
+def test_a_learned_decoder_for_a_pca_codec_keeps_its_latent_space(corpus: Path, tmp_path: Path):
+    pca_release = train_codec(_config(corpus, tmp_path / "pca", preset="pca", latent_dim=16, stats_clips=32))
+    pca = Codec.from_checkpoint(pca_release)
+    release = train_codec(
+        _config(corpus, tmp_path / "run", preset="pca_residual", decoder_from=str(pca_release), max_steps=40)
+    )
+    tuned = Codec.from_checkpoint(release)
+    assert tuned.config.architecture == "pca_residual" and tuned.config.latent_dim == 16
+    for name, value in pca.state_dict().items():  # basis and statistics as fitted
+        assert torch.equal(tuned.state_dict()[name], value), name
+    val = load_split((corpus,), "val", DEFAULT_SPEC, segment_samples=whole_hops(1.0, DEFAULT_SPEC))
+    mel = log_mel(torch.from_numpy(val.fixed_batch(2)), DEFAULT_SPEC)
+    latent = tuned.encode(mel)
+    assert torch.equal(latent, pca.encode(mel))  # a generator trained on the pca latents still fits
+    frames = mel.shape[-1]
+    before = (pca.decode(latent, num_frames=frames) - mel).abs().mean()
+    after = (tuned.decode(latent, num_frames=frames) - mel).abs().mean()
+    assert float(after) < float(before)  # the held-out mel comes back closer
+    metrics = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert all(r["loss/kl"] == 0.0 for r in metrics if "loss/kl" in r)  # no prior on a fitted encoder
+
+
+def test_a_fresh_pca_residual_run_fits_its_basis_first(corpus: Path, tmp_path: Path):
+    settings = {"latent_dim": 16, "stats_clips": 32}
+    pca = Codec.from_checkpoint(train_codec(_config(corpus, tmp_path / "pca", preset="pca", **settings)))
+    release = train_codec(_config(corpus, tmp_path / "run", preset="pca_residual", max_steps=2, **settings))
+    tuned = Codec.from_checkpoint(release)
+    torch.testing.assert_close(tuned.encoder.basis.components, pca.encoder.basis.components)
+    torch.testing.assert_close(tuned.latent_std, pca.latent_std)

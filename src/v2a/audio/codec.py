@@ -24,6 +24,9 @@ Architectures (``CodecConfig.architecture``):
 - ``pca``: the patched mel projected on its ``latent_dim`` leading principal components (a linear
   autoencoder fitted in closed form to the training mels by :func:`fit_pca`, ``v2a train codec --preset
   pca``): as compact as the VAE, and on held-out real recordings closer to the mel than the CPU-trained VAE.
+- ``pca_residual``: the ``pca`` encoder (so the same latent space) with a learned decoder: the projection
+  back, then ConvNeXt blocks at the mel rate that add what the dropped components most likely held, read
+  from the context of neighbouring frames (``v2a train codec --preset pca_residual --decoder-from PCA``).
 """
 
 from __future__ import annotations
@@ -52,9 +55,10 @@ class CodecConfig:
     Attributes:
         spec_name: the AudioSpec whose mels this codec compresses.
         architecture: ``vae`` (learned compression), ``patch`` (stacked mel frames, no weights; then
-            ``latent_dim`` must be ``n_mels * downsample``) or ``pca`` (the stacked frames' leading principal
-            components; ``latent_dim`` at most ``n_mels * downsample``). The network sizes are used by
-            ``vae`` only.
+            ``latent_dim`` must be ``n_mels * downsample``), ``pca`` (the stacked frames' leading principal
+            components; ``latent_dim`` at most ``n_mels * downsample``) or ``pca_residual`` (``pca`` with a
+            learned correction in the decoder). The network sizes are used by ``vae`` and, for the
+            correction (``dim``, ``intermediate_dim``, ``mel_layers``, ``kernel_size``), ``pca_residual``.
         latent_dim: channels C of the latent (what the generator models).
         downsample: mel frames per latent frame (3 gives 31.25 latents/s at 24 kHz, hop 256).
         dim: channels D of the ConvNeXt stacks.
@@ -118,7 +122,8 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
     Presets: ``tiny`` (the default: 2.6 M parameters, trains on CPU; encode + decode run about twice as fast
     as the tiny vocoder), ``base`` (17 M parameters, for GPU training), ``patch`` (no parameters: the
     normalised mel, three frames per latent frame, ``3 * n_mels`` channels), ``pca`` (the 32 leading
-    principal components of those stacked frames).
+    principal components of those stacked frames), ``pca_residual`` (those components with a learned
+    decoder correction of 4 ConvNeXt blocks: 1.8 M parameters).
 
     Raises:
         InputError: unknown preset name.
@@ -130,6 +135,14 @@ def codec_config(preset: str = "tiny", spec: AudioSpec = DEFAULT_SPEC) -> CodecC
         ),
         "patch": CodecConfig(spec_name=spec.name, architecture="patch", latent_dim=3 * spec.n_mels),
         "pca": CodecConfig(spec_name=spec.name, architecture="pca", latent_dim=32),
+        "pca_residual": CodecConfig(
+            spec_name=spec.name,
+            architecture="pca_residual",
+            latent_dim=32,
+            dim=256,
+            intermediate_dim=768,
+            mel_layers=4,
+        ),
     }
     if preset not in presets:
         raise InputError(f"unknown codec preset {preset!r}; known: {sorted(presets)}")
@@ -285,11 +298,43 @@ class PcaDecoder(nn.Module):
         return self.unpatch(stacked)
 
 
+class PcaResidualDecoder(PcaDecoder):
+    """The projection back of :class:`PcaDecoder`, then a learned correction of the mel it gives.
+
+    ConvNeXt blocks at the mel rate read the projected log-mel (floored like a real one) and add what the
+    dropped components most likely held, from the context of neighbouring frames. The output layer starts
+    at zero, so an untrained correction is the plain PCA decoder; the basis buffers are shared with the
+    encoder's, so the latent space is the ``pca`` codec's.
+    """
+
+    def __init__(self, config: CodecConfig, n_mels: int):
+        super().__init__(config, n_mels)
+        self.offset, self.scale = config.mel_offset, config.mel_scale
+        self.floor = math.log(config.spec.log_floor)
+        self.embed = nn.Conv1d(n_mels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
+        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.mel_blocks = _blocks(config, config.mel_layers)
+        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.head = nn.Linear(config.dim, n_mels)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z (B, C, L). Returns: (B, n_mels, L * r) log-mel."""
+        mel = super().forward(z).clamp(min=self.floor)
+        x = self.norm(self.embed((mel - self.offset) / self.scale).transpose(1, 2))  # (B, T, D)
+        for block in self.mel_blocks:
+            x = block(x)
+        return mel + self.head(self.final_norm(x)).transpose(1, 2) * self.scale
+
+
 _ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "vae": (CodecEncoder, CodecDecoder),
     "patch": (PatchEncoder, PatchDecoder),
     "pca": (PcaEncoder, PcaDecoder),
+    "pca_residual": (PcaEncoder, PcaResidualDecoder),
 }
+PCA_ARCHITECTURES = ("pca", "pca_residual")  # the latent is the stacked frames' principal components
 
 
 class Codec(nn.Module):
@@ -315,7 +360,7 @@ class Codec(nn.Module):
                 f"a patch codec's latent_dim must be n_mels * downsample = {n_mels * config.downsample}, "
                 f"got {config.latent_dim}"
             )
-        if config.architecture == "pca" and config.latent_dim > n_mels * config.downsample:
+        if config.architecture in PCA_ARCHITECTURES and config.latent_dim > n_mels * config.downsample:
             raise InputError(
                 f"a pca codec keeps at most n_mels * downsample = {n_mels * config.downsample} components, "
                 f"got latent_dim={config.latent_dim}"
@@ -451,10 +496,10 @@ class Codec(nn.Module):
 
 @torch.no_grad()
 def fit_pca(codec: Codec, mels: list[torch.Tensor]) -> float:
-    """Fit a ``pca`` codec's basis to log-mels: centre and leading principal components of the stacked frames.
+    """Fit a pca codec's basis to log-mels: centre and leading principal components of the stacked frames.
 
     Args:
-        codec: a codec of architecture ``pca`` (its basis is overwritten in place).
+        codec: a codec of architecture ``pca`` or ``pca_residual`` (its basis is overwritten in place).
         mels: (B, n_mels, T) log-mel batches of the training audio.
 
     Returns:
@@ -463,7 +508,7 @@ def fit_pca(codec: Codec, mels: list[torch.Tensor]) -> float:
     Raises:
         InputError: not a pca codec, or fewer stacked frames than components.
     """
-    if codec.config.architecture != "pca":
+    if codec.config.architecture not in PCA_ARCHITECTURES:
         raise InputError(f"fit_pca needs a pca codec, got architecture {codec.config.architecture!r}")
     stacked = torch.cat(
         [

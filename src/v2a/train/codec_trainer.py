@@ -73,9 +73,10 @@ class CodecTrainConfig:
             manifest and ``split``).
         run_dir: output folder; an existing run there is resumed.
         preset: codec size (``tiny`` or ``base``), ``patch`` (the normalised mel itself, three frames per
-            latent frame) or ``pca`` (those stacked frames' leading principal components): for the last two
-            nothing trains by gradient, the basis and statistics are fitted on the statistics crops and
-            released at once; on resume the checkpoint's architecture wins.
+            latent frame), ``pca`` (those stacked frames' leading principal components) or ``pca_residual``
+            (``pca`` with a learned decoder correction): for ``patch`` and ``pca`` nothing trains by
+            gradient, the basis and statistics are fitted on the statistics crops and released at once; on
+            resume the checkpoint's architecture wins.
         latent_dim: latent channels C; None keeps the preset's (24 for ``tiny``/``base``, 32 for ``pca``).
         spec_name: the AudioSpec to train for.
         train_split: manifest split to train on.
@@ -94,9 +95,11 @@ class CodecTrainConfig:
         checkpoint_minutes: save ``last`` and ``release`` this often (and always at the end).
         log_every: steps between metric records.
         val_clips: held-out crops (of 2 s) scored at each checkpoint.
-        decoder_from: a released ``vae`` codec to start from with its encoder and latent statistics
-            frozen: only the decoder trains, so the normalised latent space, and every generator trained on
-            it, stays valid while reconstructions improve (fitted codecs have no decoder to train).
+        decoder_from: a released codec to start from with its encoder and latent statistics frozen: only
+            the decoder trains, so the normalised latent space, and every generator trained on it, stays
+            valid while reconstructions improve. A ``vae`` codec keeps its architecture; a ``pca`` codec
+            (no decoder weights of its own) becomes the ``pca_residual`` of the preset's sizes, with its
+            basis and statistics kept.
         stats_clips: training crops (of ``segment_seconds``) whose latents give the stored normalisation
             statistics.
         seed: base seed (offset by rank and step).
@@ -148,12 +151,16 @@ def codec_losses(
         generator: random source of the sample.
 
     Returns:
-        ``mel_l1`` (mean absolute log-mel error) and ``kl`` (KL to N(0, 1), mean per latent element), float32.
+        ``mel_l1`` (mean absolute log-mel error) and ``kl`` (KL to N(0, 1), mean per latent element; 0 for
+        the fitted encoders of ``patch`` and the pca codecs), float32.
     """
     recon, mean, logvar = model(mel, sample=sample, generator=generator)
     assert recon.shape == mel.shape, f"{recon.shape=} {mel.shape=}"
     mean, logvar = mean.float(), logvar.float()
-    kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
+    if unwrap(model).config.architecture == "vae":
+        kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
+    else:  # a fitted encoder has no posterior to regularise
+        kl = mean.new_zeros(())
     return {"mel_l1": nn.functional.l1_loss(recon.float(), mel.float()), "kl": kl}
 
 
@@ -298,7 +305,7 @@ def _train(cfg: CodecTrainConfig, ctx: DistContext) -> Path:
         ctx.barrier()
         return run_dir / RELEASE
 
-    run = _build(cfg, ctx, spec, run_dir)
+    run = _build(cfg, ctx, spec, run_dir, stats_batch)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
     rng = seed_run(cfg.seed, ctx, run.step)
     step_fn = CodecStep(run.model, run.optimizer, cfg, spec)
@@ -326,8 +333,14 @@ def _train(cfg: CodecTrainConfig, ctx: DistContext) -> Path:
     return run_dir / RELEASE
 
 
-def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Path) -> _Run:
-    """Make the codec and its optimiser, fresh or from ``run_dir/last`` (architecture from the checkpoint)."""
+def _build(
+    cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Path, stats_batch: torch.Tensor
+) -> _Run:
+    """Make the codec and its optimiser, fresh or from ``run_dir/last`` (architecture from the checkpoint).
+
+    A fresh ``pca_residual`` codec gets its basis from ``--decoder-from`` or, without it, fitted on the
+    statistics crops ``stats_batch`` (every rank fits the same crops, so the ranks agree).
+    """
     state, resume_dir = resume_state(run_dir)
     model_config = _model_config(cfg, spec)
     if state is not None:
@@ -342,14 +355,21 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
     start = (
         load_codec(cfg.decoder_from, spec=spec) if cfg.decoder_from is not None and state is None else None
     )
-    if start is not None and start.config.architecture in _FITTED:
+    if start is not None and start.config.architecture == "pca":
+        model_config = _residual_config(cfg.decoder_from, start.config, model_config)
+        model = Codec(model_config).to(ctx.device)
+        _load_pca(model, start)
+    elif start is not None and start.config.architecture in _FITTED:
         raise InputError(
             f"--decoder-from {cfg.decoder_from} is a {start.config.architecture} codec: it has no decoder to train"
         )
-    model = Codec(start.config if start is not None else model_config).to(ctx.device)
-    if start is not None:
-        model.load_state_dict(start.state_dict())
-        model_config = start.config
+    else:
+        model = Codec(start.config if start is not None else model_config).to(ctx.device)
+        if start is not None:
+            model.load_state_dict(start.state_dict())
+            model_config = start.config
+        elif state is None and model_config.architecture == "pca_residual":
+            fit_pca(model, log_mel_batches(stats_batch, spec))
     if (
         cfg.decoder_from is not None
     ):  # fresh or resumed: the encoder (and its latent statistics) stay as loaded
@@ -376,6 +396,30 @@ def _build(cfg: CodecTrainConfig, ctx: DistContext, spec: AudioSpec, run_dir: Pa
         ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     return _Run(ctx, spec, model_config, model, optimizer, scheduler, ema, step)
+
+
+def _residual_config(source: str, pca: CodecConfig, preset: CodecConfig) -> CodecConfig:
+    """The ``pca_residual`` config that adds the preset's decoder correction to the ``pca`` codec ``source``."""
+    if preset.architecture != "pca_residual":
+        raise InputError(
+            f"--decoder-from {source} is a pca codec: train a learned decoder for it with --preset pca_residual"
+        )
+    return dataclasses.replace(
+        preset, spec_name=pca.spec_name, latent_dim=pca.latent_dim, downsample=pca.downsample
+    )
+
+
+def _load_pca(model: Codec, pca: Codec) -> None:
+    """Copy a ``pca`` codec's basis and latent statistics into a fresh ``pca_residual`` ``model``."""
+    missing, unexpected = model.load_state_dict(pca.state_dict(), strict=False)
+    learned = (
+        "decoder.embed.",
+        "decoder.norm.",
+        "decoder.mel_blocks.",
+        "decoder.final_norm.",
+        "decoder.head.",
+    )
+    assert not unexpected and all(k.startswith(learned) for k in missing), f"{missing=} {unexpected=}"
 
 
 def _save(
