@@ -15,7 +15,7 @@ Rows of the table:
 
 Usage::
 
-    python benchmarks/eval_foley_world.py --manifest data/fw/test/manifest.jsonl --corpus data/sfx \
+    python benchmarks/eval_foley_world.py --manifest data/fw/test200/manifest.jsonl --corpus data/sfx \
         [--system ours=runs/gen/fw_test] [--limit 50]
 
 Writes ``benchmarks/results/foley_world.json`` and ``foley_world.md`` (the table the README shows).
@@ -92,7 +92,12 @@ def make_silence(rows, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=Path("data/fw/test/manifest.jsonl"))
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("data/fw/test200/manifest.jsonl"),
+        help="the held-out set (default: all 200 test clips; data/fw/test is its first 50)",
+    )
     parser.add_argument("--corpus", type=Path, default=Path("data/sfx"), help="SFX corpus for the baseline")
     parser.add_argument("--system", action="append", default=[], metavar="NAME=DIR", help="a model's outputs")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N clips")

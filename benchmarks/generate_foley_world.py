@@ -70,7 +70,12 @@ def negative_label(row, labels: list[str]) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=Path("data/fw/test/manifest.jsonl"))
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("data/fw/test200/manifest.jsonl"),
+        help="the held-out set (default: all 200 test clips; data/fw/test is its first 50)",
+    )
     parser.add_argument("--checkpoint", default=None, help="generator checkpoint (default: the bundled one)")
     parser.add_argument("--out", type=Path, default=Path("runs/gen/fw_test"))
     parser.add_argument("--variants", type=int, default=2)
