@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from v2a.audio.spec import DEFAULT_SPEC, AudioSpec, get_spec
-from v2a.audio.vocoder import ConvNeXtBlock
+from v2a.audio.vocoder import ConvNeXtBackbone, ConvNeXtBlock
 from v2a.errors import InputError
 from v2a.model.checkpoint import check_audio_spec, load_checkpoint
 
@@ -311,10 +311,14 @@ class PcaResidualDecoder(PcaDecoder):
         super().__init__(config, n_mels)
         self.offset, self.scale = config.mel_offset, config.mel_scale
         self.floor = math.log(config.spec.log_floor)
-        self.embed = nn.Conv1d(n_mels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
-        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
-        self.mel_blocks = _blocks(config, config.mel_layers)
-        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.backbone = ConvNeXtBackbone(
+            n_mels,
+            dim=config.dim,
+            intermediate_dim=config.intermediate_dim,
+            num_layers=config.mel_layers,
+            kernel_size=config.kernel_size,
+            layer_scale_init=config.layer_scale_init,
+        )
         self.head = nn.Linear(config.dim, n_mels)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -322,10 +326,8 @@ class PcaResidualDecoder(PcaDecoder):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Args: z (B, C, L). Returns: (B, n_mels, L * r) log-mel."""
         mel = super().forward(z).clamp(min=self.floor)
-        x = self.norm(self.embed((mel - self.offset) / self.scale).transpose(1, 2))  # (B, T, D)
-        for block in self.mel_blocks:
-            x = block(x)
-        return mel + self.head(self.final_norm(x)).transpose(1, 2) * self.scale
+        features = self.backbone((mel - self.offset) / self.scale)  # (B, T, D)
+        return mel + self.head(features).transpose(1, 2) * self.scale
 
 
 _ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {

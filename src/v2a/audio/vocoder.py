@@ -142,25 +142,43 @@ class ConvNeXtBlock(nn.Module):
 
 
 class ConvNeXtBackbone(nn.Module):
-    """Embedding conv, ConvNeXt blocks, final LayerNorm."""
+    """Embedding conv, ConvNeXt blocks, final LayerNorm: frames (B, C, T) -> features (B, T, D).
 
-    def __init__(self, config: VocoderConfig, n_mels: int):
+    Args:
+        in_channels: C, the channels of each input frame (mel bins).
+        dim: D, the blocks' width.
+        intermediate_dim: hidden width of each block's pointwise MLP.
+        num_layers: ConvNeXt blocks.
+        kernel_size: width in frames of the embedding and depthwise convolutions (odd).
+        layer_scale_init: initial per-channel residual scale.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        dim: int,
+        intermediate_dim: int,
+        num_layers: int,
+        kernel_size: int,
+        layer_scale_init: float,
+    ):
         super().__init__()
-        self.embed = nn.Conv1d(n_mels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
-        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.embed = nn.Conv1d(in_channels, dim, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.blocks = nn.ModuleList(
             ConvNeXtBlock(
-                dim=config.dim,
-                intermediate_dim=config.intermediate_dim,
-                kernel_size=config.kernel_size,
-                layer_scale_init=config.layer_scale_init,
+                dim=dim,
+                intermediate_dim=intermediate_dim,
+                kernel_size=kernel_size,
+                layer_scale_init=layer_scale_init,
             )
-            for _ in range(config.num_layers)
+            for _ in range(num_layers)
         )
-        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.final_norm = nn.LayerNorm(dim, eps=1e-6)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, T) -> (B, T, D)."""
+        """(B, C, T) -> (B, T, D)."""
         x = self.norm(self.embed(mel).transpose(1, 2))  # (B, D, T) -> (B, T, D)
         for block in self.blocks:
             x = block(x)
@@ -265,7 +283,14 @@ class Vocoder(nn.Module):
             raise InputError(f"vocoder head_n_fft={config.n_fft} must be even and >= hop {spec.hop_length}")
         self.config = config
         self.spec = spec
-        self.backbone = ConvNeXtBackbone(config, spec.n_mels)
+        self.backbone = ConvNeXtBackbone(
+            spec.n_mels,
+            dim=config.dim,
+            intermediate_dim=config.intermediate_dim,
+            num_layers=config.num_layers,
+            kernel_size=config.kernel_size,
+            layer_scale_init=config.layer_scale_init,
+        )
         if config.magnitude_prior and config.n_fft != spec.n_fft:
             raise InputError(f"a vocoder magnitude prior needs head_n_fft = the spec's n_fft ({spec.n_fft})")
         self.head = ISTFTHead(

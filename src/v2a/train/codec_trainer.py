@@ -412,13 +412,7 @@ def _residual_config(source: str, pca: CodecConfig, preset: CodecConfig) -> Code
 def _load_pca(model: Codec, pca: Codec) -> None:
     """Copy a ``pca`` codec's basis and latent statistics into a fresh ``pca_residual`` ``model``."""
     missing, unexpected = model.load_state_dict(pca.state_dict(), strict=False)
-    learned = (
-        "decoder.embed.",
-        "decoder.norm.",
-        "decoder.mel_blocks.",
-        "decoder.final_norm.",
-        "decoder.head.",
-    )
+    learned = ("decoder.backbone.", "decoder.head.")
     assert not unexpected and all(k.startswith(learned) for k in missing), f"{missing=} {unexpected=}"
 
 
