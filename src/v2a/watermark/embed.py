@@ -168,9 +168,8 @@ def _masked_limit_db(power: np.ndarray) -> np.ndarray:
     auditory band is (g - 1)**2 times the band's energy; it stays unheard while that is at most the band's
     masking threshold (``v2a.audio.masking``). Bins outside the model's bands are not limited (inf).
     """
-    to_spl = (
-        spl_scale(grid.window()) * grid.N_FFT / 2.0
-    ) ** 2  # grid power -> SPL power (92 dB full-scale sine)
+    # grid power (a full-scale sine: 0.25 in its bin) -> SPL power (92 dB for that sine)
+    to_spl = (spl_scale(grid.window()) * grid.N_FFT / 2.0) ** 2
     bins, centres = bark_bands(grid.RATE, grid.N_FFT)
     energy = band_energy(power * to_spl * ear_weights(grid.RATE, grid.N_FFT), bins)
     allowed = masking_threshold(energy, centres, grid.HOP / grid.RATE) / np.maximum(energy, 1e-20)
