@@ -8,8 +8,8 @@ noise-to-mask metric checks any change against it (``v2a.eval.masking``).
 
 1. Power spectra of Hann frames, scaled so that a full-scale sine is 92 dB SPL.
 2. Outer and middle ear weighting.
-3. Bands 0.25 Bark wide from 80 Hz to 18 kHz (or just under the Nyquist frequency); bands narrower than
-   an FFT bin are merged into the next, so every band holds at least one bin.
+3. Bands 0.25 Bark wide from 80 Hz to 18 kHz (or just under the Nyquist frequency); bands that hold no
+   FFT bin (narrower than a bin at low frequencies) are dropped, so every band holds at least one.
 4. The ear's internal noise is added, then the energy is spread across bands (27 dB/Bark downwards,
    -24 - 230/f + 0.2 L dB/Bark upwards, L the band's level; each band's energy spread, not multiplied;
    summed with exponent 0.4 and normalised so that flat 0 dB input spreads to itself), then forward
