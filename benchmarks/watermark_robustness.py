@@ -125,7 +125,7 @@ def run_track(
     out["masking"] = {"watermark": _masking(clean, marked, SR)}
     for name in MASKING_ANCHORS:
         coded, rate = attacks[name](clean, SR, np.random.default_rng(index))
-        out["masking"][name] = _masking(clean, resample(coded, rate, SR) if rate != SR else coded, SR)
+        out["masking"][name] = _masking(clean, resample(coded, rate, SR), SR)  # resample copies at SR
     for name in names or tuple(attacks):
         attacked, rate = attacks[name](marked, SR, rng, other=other)
         found = detect(attacked, rate, alpha=ALPHA)
