@@ -614,6 +614,20 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
     p.set_defaults(func=_train_command(train_sync, SyncTrainConfig))
 
+    from v2a.train.semantic_head_trainer import SemanticHeadTrainConfig, train_semantic_head
+
+    p = train_sub.add_parser(
+        "semantic-head",
+        help="train the visual-semantic head: frames -> the sound labels on screen (seconds on a CPU)",
+        description="Fit a small MLP from the cached EfficientNet-Lite0 features of shard frames to the labels "
+        "of the sound sources on screen in each frame's shot, mapped into the text space like the ImageNet "
+        "bridge. Scores it against the bridge per frame; give the release to `v2a train generator "
+        "--semantic-head`.",
+    )
+    add_config_flags(p, SemanticHeadTrainConfig, required=("data", "run_dir"))
+    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
+    p.set_defaults(func=_train_command(train_semantic_head, SemanticHeadTrainConfig))
+
     from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
 
     p = train_sub.add_parser(

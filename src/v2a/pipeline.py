@@ -36,6 +36,7 @@ from v2a.audio.codec import Codec
 from v2a.audio.vocoder import Vocoder
 from v2a.dialogue import dialogue_track, mix_dialogue, parse_transcript
 from v2a.encoders.semantic import SemanticEncoder, fit_image
+from v2a.encoders.semantic_head import SemanticHead, generator_head, semantic_tokens, token_dim
 from v2a.encoders.sync import SyncEncoder
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError, ModelUnavailableError
@@ -44,7 +45,7 @@ from v2a.io.audio import save_audio
 from v2a.io.mux import mux
 from v2a.io.video import probe
 from v2a.longform import DEFAULT_CONTEXT_S, DEFAULT_WINDOW_S, generate_long
-from v2a.model.checkpoint import CODEC_SUBDIR, load_checkpoint
+from v2a.model.checkpoint import CODEC_SUBDIR, HEAD_SUBDIR, load_checkpoint
 from v2a.model.dit import (
     CHECKPOINT_KIND,
     DEFAULT_SAMPLER,
@@ -138,10 +139,29 @@ class FoleyPipeline:
         codec: the latent codec it was trained with.
         vocoder: mel -> waveform.
         model_id: name written into provenance tags.
+        semantic_head: the learned head whose vectors join the visual tokens (None: the bridge alone).
+
+    Raises:
+        InputError: the generator reads visual tokens of another width than the head (or its absence) gives.
     """
 
-    def __init__(self, generator: AudioDiT, codec: Codec, vocoder: Vocoder, *, model_id: str = "foley-tiny"):
+    def __init__(
+        self,
+        generator: AudioDiT,
+        codec: Codec,
+        vocoder: Vocoder,
+        *,
+        model_id: str = "foley-tiny",
+        semantic_head: SemanticHead | None = None,
+    ):
+        if generator.cfg.semantic_dim != token_dim(semantic_head):
+            raise InputError(
+                f"the generator reads {generator.cfg.semantic_dim}-channel visual tokens but "
+                f"{'its semantic head gives' if semantic_head else 'without a semantic head there are'} "
+                f"{token_dim(semantic_head)}: save the head it was trained with in its {HEAD_SUBDIR}/ folder"
+            )
         self.net, self.codec, self.vocoder, self.model_id = generator, codec, vocoder, model_id
+        self.semantic_head = semantic_head
         self.device = generator.latent_mean.device
         self.window_s = DEFAULT_WINDOW_S  # generation window: the longest window the model was trained on
 
@@ -151,7 +171,8 @@ class FoleyPipeline:
     ) -> FoleyPipeline:
         """Load a generator checkpoint (None: the bundled default) with its codec and the bundled vocoder.
 
-        The codec is the one saved inside the checkpoint (``codec/``) when it has one, else the bundled codec.
+        The codec is the one saved inside the checkpoint (``codec/``) when it has one, else the bundled codec;
+        the semantic head is the one in ``semantic_head/`` when the generator was trained with one.
 
         Raises:
             ModelUnavailableError: no checkpoint at the default place.
@@ -173,7 +194,13 @@ class FoleyPipeline:
                 f"generator {path} models {net.cfg.latent_dim} latent channels but its codec has "
                 f"{codec.config.latent_dim}: save the codec it was trained with in {path / CODEC_SUBDIR}"
             )
-        pipe = cls(net, codec, default_vocoder(device=str(dev)), model_id=model_id)
+        pipe = cls(
+            net,
+            codec,
+            default_vocoder(device=str(dev)),
+            model_id=model_id,
+            semantic_head=generator_head(path),
+        )
         pipe.window_s = float(meta.get("window_s", DEFAULT_WINDOW_S))
         return pipe
 
@@ -213,7 +240,7 @@ class FoleyPipeline:
             keep[int(np.argmin(np.abs(sync.times_s - start_s)))] = True
         return ClipFeatures(
             duration_s=duration_s,
-            semantic=semantic.text_space,
+            semantic=semantic_tokens(semantic, self.semantic_head),
             semantic_times=semantic.times_s - start_s,
             sync=sync.features[keep],
             sync_times=sync.times_s[keep] - start_s,
@@ -229,7 +256,7 @@ class FoleyPipeline:
         sync = self.sync_encoder.encode_video(np.repeat(small[None], n_sync, axis=0))
         return ClipFeatures(
             duration_s=duration_s,
-            semantic=np.repeat(semantic.text_space, n_sem, axis=0),
+            semantic=np.repeat(semantic_tokens(semantic, self.semantic_head), n_sem, axis=0),
             semantic_times=np.arange(n_sem) / 8.0,
             sync=sync.features,
             sync_times=sync.times_s,

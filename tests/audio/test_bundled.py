@@ -75,3 +75,29 @@ def test_the_default_folder_is_the_repository_checkpoints(repo_root: Path, monke
     monkeypatch.delenv("V2A_CHECKPOINTS", raising=False)
     assert bundled.checkpoints_dir() == repo_root / "checkpoints"
     assert bundled.bundle_path("vocoder") == repo_root / "checkpoints" / "vocoder"
+
+
+def test_a_generator_bundle_keeps_its_semantic_head(tmp_path: Path):
+    from v2a.encoders.semantic_head import SemanticHead, generator_head
+    from v2a.model.config import model_config
+    from v2a.model.dit import AudioDiT, load_generator, save_generator
+
+    torch.manual_seed(0)
+    head = SemanticHead(["door/open", "impact/wood"], hidden=8)
+    head.label_embeddings.normal_()
+    net = AudioDiT(model_config("tiny", width=32, heads=2, joint_depth=1, audio_depth=1, semantic_dim=768))
+    save_generator(net, tmp_path / "release", semantic_head=head.part({"source": "test"}))
+    out = bundled.export_bundle(
+        tmp_path / "release", "generator", dest=tmp_path / "bundle", validate=load_generator
+    )
+    assert {t.dtype for t in load_file(out / "semantic_head" / "model.safetensors").values()} == {
+        torch.float16
+    }
+    bundled_head = generator_head(out)
+    assert bundled_head is not None and bundled_head.labels == head.labels
+    features = torch.randn(5, 1280).numpy() * 3
+    torch.testing.assert_close(
+        torch.from_numpy(bundled_head.text_space(features)), torch.from_numpy(head.eval().text_space(features)),
+        atol=2e-3, rtol=0,
+    )  # fmt: skip
+    assert generator_head(tmp_path) is None  # a folder without a head has none

@@ -26,6 +26,7 @@ from v2a.errors import InputError, ModelUnavailableError
 from v2a.model.checkpoint import (
     CODEC_SUBDIR,
     CONFIG_FILE,
+    HEAD_SUBDIR,
     WEIGHTS_FILE,
     CheckpointPart,
     load_checkpoint,
@@ -167,15 +168,17 @@ def export_bundle(
         validate(source)
     ckpt = load_checkpoint(source, kind=kind)
     info = {**ckpt.meta, "dtype": "float16", "exported_from": str(source), **(meta or {})}
-    parts = None
+    parts = {}
     if (source / CODEC_SUBDIR / CONFIG_FILE).is_file():  # a generator's own codec travels with it
         Codec.from_checkpoint(source / CODEC_SUBDIR, spec=None)  # refuses a codec that would not load
-        own = load_checkpoint(source / CODEC_SUBDIR, kind="codec")
-        own_info = {**own.meta, "dtype": "float16"}
-        parts = {CODEC_SUBDIR: CheckpointPart(_half(own.state_dict, own.path), "codec", own.config, own_info)}
+    for subdir, part_kind in ((CODEC_SUBDIR, "codec"), (HEAD_SUBDIR, "semantic-head")):
+        if (source / subdir / CONFIG_FILE).is_file():  # and so does its semantic head
+            own = load_checkpoint(source / subdir, kind=part_kind)
+            own_info = {**own.meta, "dtype": "float16"}
+            parts[subdir] = CheckpointPart(_half(own.state_dict, own.path), part_kind, own.config, own_info)
     target.parent.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(
-        target, _half(ckpt.state_dict, source), kind=kind, config=ckpt.config, meta=info, parts=parts
+        target, _half(ckpt.state_dict, source), kind=kind, config=ckpt.config, meta=info, parts=parts or None
     )
 
 

@@ -41,6 +41,8 @@ STATE_TENSORS = "state.safetensors"
 LAST = "last"
 SHADOW = "shadow"
 CODEC_SUBDIR = "codec"  # a generator release keeps the codec it models here when that is not the bundled one
+# and the semantic head its visual tokens come from, when it was trained with one
+HEAD_SUBDIR = "semantic_head"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from v2a.errors import InputError
-from v2a.model.checkpoint import CODEC_SUBDIR, CheckpointPart, load_checkpoint, save_checkpoint
+from v2a.model.checkpoint import CODEC_SUBDIR, HEAD_SUBDIR, CheckpointPart, load_checkpoint, save_checkpoint
 from v2a.model.conditions import ConditionEncoder, Conditions, PreparedConditions, concat_prepared
 from v2a.model.config import ModelConfig
 from v2a.model.flow import FlowMatching, GuidedVelocity, make_noise, plan_guidance, seed_generators
@@ -338,13 +338,17 @@ def save_generator(
     *,
     meta: dict[str, object] | None = None,
     codec: CheckpointPart | None = None,
+    semantic_head: CheckpointPart | None = None,
 ) -> None:
     """Write a release checkpoint (safetensors weights + JSON config) of the generator.
 
     ``codec``: the codec it models, saved in the ``codec/`` subfolder (for a codec other than the bundled one,
     so the release is self-contained; see :func:`v2a.audio.bundled.generator_codec`).
+    ``semantic_head``: the semantic head whose vectors its visual tokens carry, saved in ``semantic_head/``
+    (see :func:`v2a.encoders.semantic_head.generator_head`).
     """
-    parts = {CODEC_SUBDIR: codec} if codec is not None else None
+    parts = {CODEC_SUBDIR: codec, HEAD_SUBDIR: semantic_head}
+    parts = {name: part for name, part in parts.items() if part is not None}
     save_checkpoint(path, net, kind=CHECKPOINT_KIND, config=net.cfg.to_dict(), meta=meta, parts=parts)
 
 

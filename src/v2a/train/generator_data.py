@@ -27,6 +27,7 @@ from v2a.audio.codec import Codec
 from v2a.data.sfx_corpus import read_manifest as read_corpus_manifest
 from v2a.data.shards import ShardDataset
 from v2a.encoders.cache import audio_latents, read_semantic, read_sync, read_text
+from v2a.encoders.semantic_head import SemanticHead, semantic_tokens
 from v2a.encoders.text import TextEncoder
 from v2a.encoders.text import TextFeatures as EncodedText
 from v2a.errors import InputError
@@ -43,8 +44,11 @@ CORPUS_KINDS = ("sfx", "ambience", "music", "ui")
 CORPUS_CACHE = "corpus-features.npz"
 
 
-def clip_from_sample(sample: dict) -> ClipFeatures | None:
-    """The ``ClipFeatures`` of a shard sample with cached features; None when it has no target sound."""
+def clip_from_sample(sample: dict, head: SemanticHead | None = None) -> ClipFeatures | None:
+    """The ``ClipFeatures`` of a shard sample with cached features; None when it has no target sound.
+
+    ``head``: the generator's semantic head, whose vectors join the bridge's in the visual tokens.
+    """
     feats = sample["features"]
     latents = feats["latents"].astype(np.float32)
     if latents.shape[1] == 0:
@@ -53,7 +57,7 @@ def clip_from_sample(sample: dict) -> ClipFeatures | None:
     sync = read_sync(feats["sync"])
     return ClipFeatures(
         duration_s=float(sample["meta"]["duration_s"]),
-        semantic=semantic.text_space,
+        semantic=semantic_tokens(semantic, head),
         semantic_times=semantic.times_s,
         sync=sync.features,
         sync_times=sync.times_s,
@@ -63,7 +67,12 @@ def clip_from_sample(sample: dict) -> ClipFeatures | None:
 
 
 def shard_clips(
-    shard_dir: str | os.PathLike, split: str = "train", *, seed: int = 0, repeat: bool = True
+    shard_dir: str | os.PathLike,
+    split: str = "train",
+    *,
+    seed: int = 0,
+    repeat: bool = True,
+    head: SemanticHead | None = None,
 ) -> Iterator[ClipFeatures]:
     """Clips of a shard split with their cached features, shuffled, forever when ``repeat``."""
     dataset = ShardDataset(
@@ -71,19 +80,19 @@ def shard_clips(
         shuffle_buffer=256,
     )  # fmt: skip
     for sample in dataset:
-        clip = clip_from_sample(sample)
+        clip = clip_from_sample(sample, head)
         if clip is not None:
             yield clip
 
 
 def load_shard_clips(
-    shard_dir: str | os.PathLike, split: str, *, limit: int | None = None
+    shard_dir: str | os.PathLike, split: str, *, limit: int | None = None, head: SemanticHead | None = None
 ) -> list[tuple[ClipFeatures, dict]]:
     """The first ``limit`` clips of a split in shard order with their manifest rows (validation sets)."""
     out = []
     dataset = ShardDataset(shard_dir, split, features=SHARD_FEATURES, shuffle_buffer=0, decode_audio=False)
     for sample in dataset:
-        clip = clip_from_sample(sample)
+        clip = clip_from_sample(sample, head)
         if clip is not None:
             out.append((clip, sample["meta"]))
         if limit is not None and len(out) >= limit:

@@ -35,6 +35,7 @@ from torch import nn
 from v2a.audio.bundled import bundle_path, default_vocoder
 from v2a.audio.codec import Codec
 from v2a.encoders.cache import load_codec
+from v2a.encoders.semantic_head import SemanticHead, head_from_checkpoint, token_dim
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.eval.onset import onset_metrics
@@ -89,6 +90,9 @@ class GeneratorTrainConfig:
         corpus: SFX corpus folder for audio + caption training (None: video shards only).
         corpus_cache: the corpus's latent/caption cache (None: ``RUN_DIR/corpus-features.npz``).
         codec_checkpoint: codec whose latents are learned (None: the bundled one; must match the shards').
+        semantic_head: a semantic-head release (``v2a train semantic-head``) whose label vectors join the
+            ImageNet bridge's in the visual tokens; it is saved inside the generator's release (None: the
+            bridge alone). A resumed or started network must have been built with the same choice.
         preset: network size (``tiny``, ``small``, ``medium``); on resume the checkpoint's architecture wins.
         init_from: a released generator (``bundled``: the shipped one) whose weights, architecture and latent
             statistics start a new run, e.g. to fine-tune on your own footage (ignored when resuming).
@@ -125,6 +129,7 @@ class GeneratorTrainConfig:
     corpus: str | None = None
     corpus_cache: str | None = None
     codec_checkpoint: str | None = None
+    semantic_head: str | None = None
     preset: str = "tiny"
     init_from: str | None = None
     train_split: str = "train"
@@ -240,9 +245,10 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
     codec = load_codec(cfg.codec_checkpoint)
     corpus = _corpus(cfg, ctx, run_dir, codec)
-    run = _build(cfg, ctx, run_dir, codec.config.latent_dim)
+    head = head_from_checkpoint(cfg.semantic_head) if cfg.semantic_head else None
+    run = _build(cfg, ctx, run_dir, codec.config.latent_dim, token_dim(head))
     rng = seed_run(cfg.seed, ctx, run.step)
-    video = shard_clips(cfg.data, cfg.train_split, seed=cfg.seed + run.step) if cfg.data else None
+    video = shard_clips(cfg.data, cfg.train_split, seed=cfg.seed + run.step, head=head) if cfg.data else None
     sampler = BatchSampler(
         run.model_config, video, corpus, batch_size=cfg.batch_size, corpus_fraction=cfg.corpus_fraction,
         min_seconds=cfg.min_seconds, max_seconds=cfg.max_seconds, rng=rng,
@@ -253,7 +259,7 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
             _set_latent_stats(net, sampler, ctx)
         run.ema = EMA(net, cfg.ema_decay)
     val = (
-        load_shard_clips(cfg.val_data, cfg.val_split, limit=cfg.val_clips)
+        load_shard_clips(cfg.val_data, cfg.val_split, limit=cfg.val_clips, head=head)
         if cfg.val_data and ctx.is_main
         else []
     )
@@ -282,7 +288,7 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
         ctx,
         step=run.step,
         train_step=train_step,
-        save=lambda _step: _save(run, cfg, run_dir, metrics, val, codec),
+        save=lambda _step: _save(run, cfg, run_dir, metrics, val, codec, head),
         metrics=metrics,
         limits=LoopLimits.of(cfg),
         saved=(run_dir / RELEASE).exists(),
@@ -359,15 +365,22 @@ def _set_latent_stats(net: AudioDiT, sampler: BatchSampler, ctx: DistContext, ba
         log.info("latent stats: mean %.3f, std %.3f (averaged over channels)", mean.mean(), std.mean())
 
 
-def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, latent_dim: int) -> _Run:
+def _build(
+    cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, latent_dim: int, semantic_dim: int
+) -> _Run:
     """Network, optimiser and EMA, fresh or from ``run_dir/last`` (architecture from the checkpoint).
 
-    A fresh network models ``latent_dim`` channels (the codec's); a started or resumed one must already.
+    A fresh network models ``latent_dim`` channels (the codec's) and reads ``semantic_dim``-channel visual
+    tokens; a started or resumed one must already.
     """
     resume_dir = find_train_state(run_dir)
     state = load_train_state(resume_dir) if resume_dir is not None else None
     start = _initial_network(cfg.init_from) if state is None else None
-    arch = model_config(cfg.preset, latent_dim=latent_dim) if start is None else start.cfg
+    arch = (
+        model_config(cfg.preset, latent_dim=latent_dim, semantic_dim=semantic_dim)
+        if start is None
+        else start.cfg
+    )
     if state is not None:
         arch = ModelConfig.from_dict(state["model_config"])
     if arch.latent_dim != latent_dim:
@@ -375,6 +388,12 @@ def _build(cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, latent_di
         raise InputError(
             f"generator {source} models {arch.latent_dim} latent channels but the codec has {latent_dim}: "
             "pass the --codec-checkpoint it was trained with"
+        )
+    if arch.semantic_dim != semantic_dim:
+        source = resume_dir if state is not None else cfg.init_from
+        raise InputError(
+            f"generator {source} reads {arch.semantic_dim}-channel visual tokens but this run makes "
+            f"{semantic_dim}: pass the --semantic-head it was trained with (or none if it had none)"
         )
     net = AudioDiT(arch).to(ctx.device)
     if start is not None:
@@ -450,9 +469,16 @@ def validate(
 
 
 def _save(
-    run: _Run, cfg: GeneratorTrainConfig, run_dir: Path, metrics: MetricsLog, val: list, codec: Codec
+    run: _Run,
+    cfg: GeneratorTrainConfig,
+    run_dir: Path,
+    metrics: MetricsLog,
+    val: list,
+    codec: Codec,
+    head: SemanticHead | None,
 ) -> None:
-    """Rank 0: validate the EMA weights, then write resume state, the release (with its codec) and the plot."""
+    """Rank 0: validate the EMA weights, then write resume state, the release (with its codec and semantic
+    head) and the plot."""
     if not run.ctx.is_main:
         return
     net = unwrap(run.net)
@@ -485,6 +511,9 @@ def _save(
         own_codec = CheckpointPart(
             codec, "codec", codec.config.to_dict(), {"source": str(cfg.codec_checkpoint)}
         )
-    save_generator(release, run_dir / RELEASE, meta={**meta, **scores}, codec=own_codec)
+    own_head = head.part({"source": str(cfg.semantic_head)}) if head is not None else None
+    save_generator(
+        release, run_dir / RELEASE, meta={**meta, **scores}, codec=own_codec, semantic_head=own_head
+    )
     plot_metrics(run_dir / "metrics.jsonl", run_dir / "losses.png")
     log.info("saved step %d to %s", run.step, run_dir)
