@@ -90,6 +90,35 @@ def make_silence(rows, out: Path) -> None:
         save_audio(out / f"{Path(row.video).stem}.wav", np.zeros(round(row.duration_s * SR), np.float32), SR)
 
 
+def reference_systems(
+    rows: list, corpus: Path, tmp: Path, extra_codecs: dict[str, Codec]
+) -> dict[str, Path | None]:
+    """Make the reference rows' tracks under ``tmp``: ground truth, baselines and codec ceilings."""
+    folders = {k: tmp / k for k in ("baseline", "shuffled", "silence", "vocoder", "codec")}
+    for folder in folders.values():
+        folder.mkdir()
+    make_baseline(rows, corpus, folders["baseline"])
+    make_shuffled(rows, folders["shuffled"])
+    make_silence(rows, folders["silence"])
+    codec_outs = {folders["codec"]: default_codec()}
+    ceilings = {}
+    for name, codec in extra_codecs.items():
+        folder = tmp / f"codec-{len(ceilings)}"
+        folder.mkdir()
+        codec_outs[folder] = codec
+        ceilings[f"ground truth via {name} codec -> vocoder"] = folder
+    make_reconstructed(rows, folders["vocoder"], codec_outs)
+    return {
+        "ground truth": None,
+        "baseline: random sfx at motion onsets": folders["baseline"],
+        "shuffled ground truth": folders["shuffled"],
+        "silence": folders["silence"],
+        "ground truth via vocoder": folders["vocoder"],
+        "ground truth via codec -> vocoder": folders["codec"],
+        **ceilings,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -106,7 +135,13 @@ def main() -> None:
         "--codec-ceiling", action="append", default=[], metavar="NAME=CHECKPOINT",
         help="another codec whose ground-truth round trip (codec -> bundled vocoder) is scored as a ceiling row",
     )  # fmt: skip
+    parser.add_argument(
+        "--systems-only", action="store_true",
+        help="score only the --system folders, without the reference rows (an A/B of models in one run)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.systems_only and not args.system:
+        parser.error("--systems-only needs at least one --system")
     extra_codecs = {}
     for spec in args.codec_ceiling:
         name, _, path = spec.partition("=")
@@ -117,29 +152,7 @@ def main() -> None:
     rows = read_manifest(args.manifest)[: args.limit]
     options = EvalOptions(limit=args.limit)
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {k: Path(tmp) / k for k in ("baseline", "shuffled", "silence", "vocoder", "codec")}
-        for folder in folders.values():
-            folder.mkdir()
-        make_baseline(rows, args.corpus, folders["baseline"])
-        make_shuffled(rows, folders["shuffled"])
-        make_silence(rows, folders["silence"])
-        codec_outs = {folders["codec"]: default_codec()}
-        ceilings = {}
-        for name, codec in extra_codecs.items():
-            folder = Path(tmp) / f"codec-{len(ceilings)}"
-            folder.mkdir()
-            codec_outs[folder] = codec
-            ceilings[f"ground truth via {name} codec -> vocoder"] = folder
-        make_reconstructed(rows, folders["vocoder"], codec_outs)
-        systems: dict[str, Path | None] = {
-            "ground truth": None,
-            "baseline: random sfx at motion onsets": folders["baseline"],
-            "shuffled ground truth": folders["shuffled"],
-            "silence": folders["silence"],
-            "ground truth via vocoder": folders["vocoder"],
-            "ground truth via codec -> vocoder": folders["codec"],
-            **ceilings,
-        }
+        systems = {} if args.systems_only else reference_systems(rows, args.corpus, Path(tmp), extra_codecs)
         for spec in args.system:
             name, _, folder = spec.partition("=")
             if not folder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -185,7 +186,13 @@ def test_a_generator_release_carries_its_head_and_the_pipeline_uses_it(photo_sha
         torch.from_numpy(features.semantic[:, 384:]),
         torch.from_numpy(head.text_space(pipe.semantic_encoder.encode_video(video).features)),
     )
-    # the same run without its head is refused, naming the flag
+    # resuming without the flag keeps the run's head; a started network of another width is refused
+    train_generator(dataclasses.replace(config, semantic_head=None, max_steps=2))
+    assert generator_head(release) is not None and load_generator(release).cfg.semantic_dim == 768
+    plain = train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "plain"), semantic_head=None))
+    assert generator_head(plain) is None and load_generator(plain).cfg.semantic_dim == 384
     with pytest.raises(InputError, match="--semantic-head"):
-        train_generator(GeneratorTrainConfig(run_dir=str(run), data=str(train), max_steps=1, batch_size=1,
-                                             device="cpu"))  # fmt: skip
+        train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "b"), init_from=str(plain)))
+    started = train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "c"), semantic_head=None,
+                                                  init_from=str(release)))  # fmt: skip
+    assert generator_head(started) is not None  # a run started from a release with a head keeps it

@@ -35,7 +35,7 @@ from torch import nn
 from v2a.audio.bundled import bundle_path, default_vocoder
 from v2a.audio.codec import Codec
 from v2a.encoders.cache import load_codec
-from v2a.encoders.semantic_head import SemanticHead, head_from_checkpoint, token_dim
+from v2a.encoders.semantic_head import SemanticHead, generator_head, head_from_checkpoint, token_dim
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.eval.onset import onset_metrics
@@ -91,8 +91,9 @@ class GeneratorTrainConfig:
         corpus_cache: the corpus's latent/caption cache (None: ``RUN_DIR/corpus-features.npz``).
         codec_checkpoint: codec whose latents are learned (None: the bundled one; must match the shards').
         semantic_head: a semantic-head release (``v2a train semantic-head``) whose label vectors join the
-            ImageNet bridge's in the visual tokens; it is saved inside the generator's release (None: the
-            bridge alone). A resumed or started network must have been built with the same choice.
+            ImageNet bridge's in the visual tokens; it is saved inside the generator's release. None: the head
+            of the ``init_from`` generator, or of this run's release when resuming, if they have one; else the
+            bridge alone. A resumed or started network must have been built with the same choice.
         preset: network size (``tiny``, ``small``, ``medium``); on resume the checkpoint's architecture wins.
         init_from: a released generator (``bundled``: the shipped one) whose weights, architecture and latent
             statistics start a new run, e.g. to fine-tune on your own footage (ignored when resuming).
@@ -245,7 +246,7 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
     codec = load_codec(cfg.codec_checkpoint)
     corpus = _corpus(cfg, ctx, run_dir, codec)
-    head = head_from_checkpoint(cfg.semantic_head) if cfg.semantic_head else None
+    head = _semantic_head(cfg, run_dir)
     run = _build(cfg, ctx, run_dir, codec.config.latent_dim, token_dim(head))
     rng = seed_run(cfg.seed, ctx, run.step)
     video = shard_clips(cfg.data, cfg.train_split, seed=cfg.seed + run.step, head=head) if cfg.data else None
@@ -424,6 +425,17 @@ def _build(
     return _Run(ctx, arch, model, opt, sched, ema, step)
 
 
+def _semantic_head(cfg: GeneratorTrainConfig, run_dir: Path) -> SemanticHead | None:
+    """The head of ``--semantic-head``, else the one the started or resumed generator carries, else None."""
+    if cfg.semantic_head:
+        return head_from_checkpoint(cfg.semantic_head)
+    if find_train_state(run_dir) is not None:
+        return generator_head(run_dir / RELEASE)
+    if cfg.init_from is not None:
+        return generator_head(bundle_path("generator") if cfg.init_from == "bundled" else cfg.init_from)
+    return None
+
+
 def _initial_network(init_from: str | None) -> AudioDiT | None:
     """The released generator a new run starts from (``bundled``: the shipped one), or None."""
     if init_from is None:
@@ -511,7 +523,7 @@ def _save(
         own_codec = CheckpointPart(
             codec, "codec", codec.config.to_dict(), {"source": str(cfg.codec_checkpoint)}
         )
-    own_head = head.part({"source": str(cfg.semantic_head)}) if head is not None else None
+    own_head = head.part({"source": str(cfg.semantic_head or cfg.init_from or run_dir)}) if head else None
     save_generator(
         release, run_dir / RELEASE, meta={**meta, **scores}, codec=own_codec, semantic_head=own_head
     )
