@@ -27,7 +27,7 @@ from v2a.audio.codec import Codec
 from v2a.data.sfx_corpus import read_manifest as read_corpus_manifest
 from v2a.data.shards import ShardDataset
 from v2a.encoders.cache import audio_latents, read_semantic, read_sync, read_text
-from v2a.encoders.semantic_head import SemanticHead, semantic_tokens
+from v2a.encoders.semantic_head import SemanticHead, label_phrase, semantic_tokens
 from v2a.encoders.text import TextEncoder
 from v2a.encoders.text import TextFeatures as EncodedText
 from v2a.errors import InputError
@@ -105,7 +105,7 @@ def load_shard_clips(
 
 def corpus_caption(row: dict) -> str:
     """A caption for a corpus recording from its label and file-name tags, e.g. "glass break: break glass"."""
-    label = row.get("label", "").replace("/", " ").replace("_", " ").strip()
+    label = label_phrase(row.get("label", ""))
     tags = [t for t in row.get("tags", []) if t and t.lower() not in label.lower().split()]
     return f"{label}: {' '.join(tags[:4])}" if tags else label
 
