@@ -169,10 +169,11 @@ def export_bundle(
     ckpt = load_checkpoint(source, kind=kind)
     info = {**ckpt.meta, "dtype": "float16", "exported_from": str(source), **(meta or {})}
     parts = {}
-    if (source / CODEC_SUBDIR / CONFIG_FILE).is_file():  # a generator's own codec travels with it
+    if (source / CODEC_SUBDIR / CONFIG_FILE).is_file():
         Codec.from_checkpoint(source / CODEC_SUBDIR, spec=None)  # refuses a codec that would not load
+    # the parts a generator release carries (its own codec, its semantic head) travel with it
     for subdir, part_kind in ((CODEC_SUBDIR, "codec"), (HEAD_SUBDIR, "semantic-head")):
-        if (source / subdir / CONFIG_FILE).is_file():  # and so does its semantic head
+        if (source / subdir / CONFIG_FILE).is_file():
             own = load_checkpoint(source / subdir, kind=part_kind)
             own_info = {**own.meta, "dtype": "float16"}
             parts[subdir] = CheckpointPart(_half(own.state_dict, own.path), part_kind, own.config, own_info)
