@@ -142,6 +142,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.systems_only and not args.system:
         parser.error("--systems-only needs at least one --system")
+    if args.systems_only and args.codec_ceiling:
+        parser.error("--codec-ceiling adds a reference row, which --systems-only leaves out")
     extra_codecs = {}
     for spec in args.codec_ceiling:
         name, _, path = spec.partition("=")
