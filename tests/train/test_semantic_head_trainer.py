@@ -105,6 +105,13 @@ def test_frames_take_the_labels_on_screen_in_their_shot():
     labels = on_screen_labels(meta, np.array([0.0, 1.9, 2.0, 3.5, 9.0]))
     assert labels == [("door/open", "impact/wood")] * 2 + [("animal/pig",)] * 3
     assert on_screen_labels({"events": [{"label": "x/y", "on_screen": False}]}, np.zeros(2)) == [(), ()]
+    # ingested footage says nothing about the screen: its clip labels name what is visible
+    ingested = {
+        "labels": ["dog/bark", "animal/dog", "dog/bark"],
+        "events": [{"label": "dog/bark", "start_s": 1}],
+    }
+    assert on_screen_labels(ingested, np.zeros(3)) == [("animal/dog", "dog/bark")] * 3
+    assert on_screen_labels({"labels": []}, np.zeros(2)) == [(), ()]
 
 
 def test_soft_targets_split_each_frame_and_lift_rare_labels(photo_shards):
@@ -150,7 +157,7 @@ def test_bad_settings_and_unlabelled_shards_are_refused(photo_shards, tmp_path):
         )
     with pytest.raises(InputError, match="no split 'train'"):
         load_frames(photo_shards[1], "train")  # the held-out folder has only its test split
-    # a clip whose events are all off screen (or carry no shot facts) teaches nothing
+    # a clip whose events are all off screen teaches nothing
     video = write_video(tmp_path / "v.mp4", np.zeros((8, 64, 64, 3), np.uint8), fps=FPS)
     row = ClipRow(id="v", video=str(video), audio=None, duration_s=1.0, fps=FPS,
                   events=[{"start_s": 0.2, "label": "door/open", "on_screen": False}])  # fmt: skip

@@ -2,8 +2,9 @@
 
 Every frame of a shard clip (8 fps, its pooled EfficientNet-Lite0 features cached by ``v2a data features``)
 gets as target the labels of the clip's events that are on screen in the frame's shot (the manifest's
-``shots`` and ``events[].on_screen``, which Foley world writes and ingested clips with labels can carry);
-frames of shots with no visible sound source are left out. The loss is cross-entropy against the uniform
+``shots`` and ``events[].on_screen``, which Foley world writes; clips without on-screen facts, such as
+labelled footage from ``v2a data ingest``, give every frame their ``labels``); frames of shots with no visible
+sound source are left out. The loss is cross-entropy against the uniform
 distribution over those labels, so a shot with a door and a ball teaches both. Labels are weighted by the
 inverse square root of their frequency, so footsteps (a third of Foley world's events) do not drown the rest.
 
@@ -110,8 +111,12 @@ def on_screen_labels(meta: dict, times_s: np.ndarray) -> list[tuple[str, ...]]:
     """Per frame time, the sorted labels of the events on screen in that frame's shot (empty when none).
 
     Shots come from ``meta["shots"]`` (``t0``/``t1``; one shot spanning the clip when absent) and events
-    from ``meta["events"]`` (``shot`` index, ``on_screen`` flag, ``label``).
+    from ``meta["events"]`` (``shot`` index, ``on_screen`` flag, ``label``). A clip whose events say nothing
+    about the screen (footage from ``v2a data ingest``, labelled VGGSound-style) gives every frame its
+    ``labels``: such datasets keep clips whose labelled source is visible.
     """
+    if not any("on_screen" in event for event in meta.get("events", [])):
+        return [tuple(sorted(set(meta.get("labels") or ())))] * len(times_s)
     shots = meta.get("shots") or [{"t0": 0.0, "t1": math.inf}]
     per_shot: list[set[str]] = [set() for _ in shots]
     for event in meta.get("events", []):
