@@ -249,14 +249,7 @@ class SemanticEncoder:
 
     def project(self, logits: np.ndarray) -> np.ndarray:
         """(T, 384) float32 text-space vectors from (T, 1000) logits: top-k posterior mixture of class names."""
-        probs = _softmax(np.asarray(logits), self.temperature)  # (T, 1000)
-        if self.top_k < NUM_CLASSES:
-            cut = np.partition(probs, -self.top_k, axis=1)[:, -self.top_k, None]
-            probs = np.where(probs >= cut, probs, 0.0)
-            probs /= probs.sum(axis=1, keepdims=True)
-        mixed = probs @ self.class_embeddings.astype(np.float64)  # (T, 384)
-        norm = np.linalg.norm(mixed, axis=1, keepdims=True)
-        return (mixed / np.maximum(norm, 1e-12)).astype(np.float32)
+        return topk_mixture(_softmax(np.asarray(logits), self.temperature), self.class_embeddings, self.top_k)
 
     def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features (b, 1280), logits (b, 1000)) of (b, 224, 224, 3) uint8 frames."""
@@ -284,6 +277,21 @@ def video_frames(
     return iter_frames(
         path, fps, size=IMAGE_SIZE, resize="crop", start_s=start_s, duration_s=duration_s, chunk=chunk
     )
+
+
+def topk_mixture(probs: np.ndarray, embeddings: np.ndarray, top_k: int) -> np.ndarray:
+    """(T, D) float32 L2-normalised mixtures of (C, D) embeddings weighted by the top-k of (T, C) probabilities.
+
+    The bridge into the text space: class (or label) posteriors in, the weighted sum of their names' embeddings
+    out. Ties at the k-th probability are all kept.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if top_k < probs.shape[1]:
+        cut = np.partition(probs, -top_k, axis=1)[:, -top_k, None]
+        probs = np.where(probs >= cut, probs, 0.0)
+    mixed = probs @ np.asarray(embeddings, dtype=np.float64)
+    norm = np.linalg.norm(mixed, axis=1, keepdims=True)
+    return (mixed / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
 def classifier_logits(features: np.ndarray, weights: str | os.PathLike | None = None) -> np.ndarray:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from v2a.encoders.efficientnet import NUM_FEATURES
-from v2a.encoders.semantic import SemanticFeatures
+from v2a.encoders.semantic import SemanticFeatures, topk_mixture
 from v2a.encoders.text import DIM as TEXT_DIM
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
@@ -91,13 +91,7 @@ class SemanticHead(nn.Module):
 
     def text_space(self, features: np.ndarray) -> np.ndarray:
         """(T, 384) float32 L2-normalised text-space vectors: the top-k label posterior mixture of phrases."""
-        probs = self.posteriors(features).astype(np.float64)
-        if self.top_k < len(self.labels):
-            cut = np.partition(probs, -self.top_k, axis=1)[:, -self.top_k, None]
-            probs = np.where(probs >= cut, probs, 0.0)
-        mixed = probs @ self.label_embeddings.cpu().numpy().astype(np.float64)
-        norm = np.linalg.norm(mixed, axis=1, keepdims=True)
-        return (mixed / np.maximum(norm, 1e-12)).astype(np.float32)
+        return topk_mixture(self.posteriors(features), self.label_embeddings.cpu().numpy(), self.top_k)
 
     def config(self) -> dict[str, object]:
         """JSON-able fields that rebuild the head."""
