@@ -10,7 +10,8 @@ inverse square root of their frequency, so footsteps (a third of Foley world's e
 
 A frame counts as right when the head's top label is one of its targets (``acc``), or when its category is
 (``acc_coarse``). The ImageNet bridge scored the same way (the label phrase nearest to its text-space vector)
-is the baseline written beside it. The run folder holds ``metrics.json``, ``metrics.png`` and ``release/``
+is the baseline written beside it. The run folder holds ``metrics.json`` (the final scores),
+``metrics.jsonl`` and ``metrics.png`` (per epoch) and ``release/``
 (loadable by :func:`v2a.encoders.semantic_head.head_from_checkpoint`, or given to ``v2a train generator
 --semantic-head``). A run takes seconds to minutes on a CPU; it is not resumable and needs none.
 """
@@ -39,7 +40,7 @@ from v2a.errors import InputError
 from v2a.eval.classifier import category
 from v2a.io.atomic import atomic_output
 from v2a.model.checkpoint import save_checkpoint
-from v2a.train.loop import check_settings
+from v2a.train.loop import MetricsLog, check_settings, plot_metrics
 
 log = logging.getLogger(__name__)
 
@@ -286,28 +287,11 @@ def train_semantic_head(cfg: SemanticHeadTrainConfig) -> Path:
             }  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(run_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps({"config": cfg.to_dict(), "summary": summary, "epochs": history}, indent=1))
-    _plot(history, run_dir / "metrics.png")
+        tmp.write_text(json.dumps({"config": cfg.to_dict(), "summary": summary}, indent=1))
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a new run replaces the last one's log
+    log_file = MetricsLog(run_dir / "metrics.jsonl")
+    for record in history:
+        log_file.log(int(record["epoch"]), {k: v for k, v in record.items() if k != "epoch"})
+    plot_metrics(run_dir / "metrics.jsonl", run_dir / "metrics.png", groups=("loss/", "train/", "val/"))
     meta = {"data": f"{cfg.data} ({cfg.train_split})", "summary": summary}
     return save_checkpoint(run_dir / RELEASE, head, kind=KIND, config=head.config(), meta=meta)
-
-
-def _plot(history: list[dict[str, float]], out: Path) -> None:
-    """Loss and frame accuracies against epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax_loss.plot(epochs, [r["loss/train"] for r in history])
-    ax_loss.set(title="training loss", xlabel="epoch")
-    for key in sorted(k for k in history[0] if "/acc" in k):
-        ax_acc.plot(epochs, [r[key] for r in history], label=key)
-    ax_acc.set(title="frame accuracy (top label on screen)", xlabel="epoch", ylim=(0, 1))
-    ax_acc.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
