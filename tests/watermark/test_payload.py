@@ -1,4 +1,4 @@
-"""Payload coding: CRC, convolutional code and list Viterbi decoding, payload fields."""
+"""Payload coding: CRC, systematic convolutional code, list Viterbi and per-bit MAP decoding, fields."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from v2a.watermark.payload import (
     decode,
     encode,
     make_payload,
+    message_llrs,
     payload_fields,
 )
 
@@ -53,6 +54,30 @@ def test_list_decoding_uses_the_crc_to_recover_payloads_plain_viterbi_loses():
     assert listed >= plain + 10 and listed >= 85
     wrong = sum(decode(rng.standard_normal(CODED_BITS))[1] for _ in range(500))
     assert wrong <= 2  # a CRC passes by chance about 16 / 65536 of the time
+
+
+def test_code_is_systematic_and_ends_in_state_zero():
+    rng = np.random.default_rng(4)
+    payload = rng.bytes(4)
+    message = np.unpackbits(np.frombuffer(payload + crc16(payload).to_bytes(2, "big"), dtype=np.uint8))
+    first_outputs = encode(payload).reshape(-1, 3)[:, 0]
+    assert np.array_equal(first_outputs[: message.size], message)
+    assert np.all(np.sign(message_llrs(8.0 * encode(payload) - 4.0)) == 2.0 * message - 1.0)
+
+
+def test_failed_decodes_still_guess_most_bits_from_the_systematic_part():
+    """Below the code's threshold no path passes the CRC, yet the per-bit MAP guess beats a coin."""
+    rng = np.random.default_rng(3)
+    amplitude, accuracies = 0.45, []
+    for _ in range(100):
+        payload = rng.bytes(4)
+        received = amplitude * (2.0 * encode(payload) - 1.0) + rng.standard_normal(CODED_BITS)
+        decoded, crc_ok = decode(2.0 * amplitude * received)  # log-likelihood ratios
+        if not crc_ok:
+            errors = bin(int.from_bytes(decoded, "big") ^ int.from_bytes(payload, "big")).count("1")
+            accuracies.append(1.0 - errors / 32)
+    assert len(accuracies) >= 80
+    assert np.mean(accuracies) >= 0.63  # a failed path of the feed-forward encoder: about 0.55
 
 
 def test_default_payload_fields():

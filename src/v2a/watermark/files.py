@@ -22,7 +22,7 @@ from v2a.watermark.keys import DEFAULT_KEY, key_id
 from v2a.watermark.payload import as_payload, payload_fields
 
 GENERATOR = "Foley (v2a)"
-METHOD = "v2a-ss-dB-v2"  # this embedding scheme: spread spectrum in the dB spectrum, 2 x 2 units, 40 bands
+METHOD = "v2a-ss-dB-v3"  # spread spectrum in the dB spectrum, 2 x 2 units, 40 bands, systematic payload code
 
 
 def provenance_tags(
