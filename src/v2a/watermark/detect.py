@@ -22,8 +22,9 @@ puts the mark, half to all offsets at unchanged speed (excerpts), a quarter to e
 that were not moved in time or speed so need z of about 5 instead of 6.
 
 The payload is read at the best hypothesis of each detected window: the units of each coded bit give a
-soft value weighted by the reliability of their band (estimated from the sync units there), windows
-that do not overlap are summed, and the list Viterbi decoder and the CRC do the rest.
+soft value weighted by the mark's reliability where they lie, estimated per region of about 3 s by 5
+unit columns from the sync units and refined with the payload units' own posteriors (``_soft_bits``);
+the longest detected windows that do not overlap are summed, and the decoder and the CRC do the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 from scipy.special import log_ndtr
 
 from v2a.watermark import grid
@@ -57,7 +59,9 @@ _MARGIN = 32  # frames of context computed around a span (filters, window edges 
 _BATCH = 16  # windows correlated at once (bounds memory)
 _PINELIS = 2.0 * math.e**3 / 9.0  # Rademacher-sum tail over Gaussian tail, at most this (Pinelis 1994)
 _MIN_FRAMES = 2 * grid.CHIP_FRAMES
-_LLR_COLUMNS = 3  # unit columns over which the payload's per-band reliability is estimated
+_RELIABILITY_REGION = (3, 5)  # (chunks, unit columns) over which the payload's reliability is estimated
+_RELIABILITY_PASSES = 2  # refinements of that estimate with the payload bits' posteriors
+_MIN_VARIANCE = 1e-3  # floor of a region's noise variance (a silent region has none)
 
 
 def _hypotheses() -> tuple[tuple[float, int], ...]:
@@ -243,7 +247,16 @@ def _scan(x16: np.ndarray, span: tuple[int, int, list[tuple[int, int]]], keyed: 
         j0 = np.clip(np.rint(starts * scales).astype(int) - chunk0, 0, prefix.shape[2] - 1)  # (W, H)
         j1 = np.clip(np.rint(ends * scales).astype(int) - chunk0, 0, prefix.shape[2] - 1)
         folded = np.concatenate([part[h, j1] - part[h, j0] for part in prefix], axis=-1)  # (W, H, S, C, R)
-        matches.extend(_best(folded, batch, keyed))
+        for w, (best_h, offset, z, log_p) in enumerate(_best(folded, keyed)):
+            aligned, role = _window_units(
+                prefix, chunk0[best_h], (j0[w, best_h], j1[w, best_h]), best_h, offset, keyed
+            )
+            start, length = batch[w]
+            scale, f = HYPOTHESES[best_h]
+            soft = _soft_bits(aligned, role)
+            matches.append(
+                _Match(start * CHUNK, length * CHUNK, z, log_p, soft, scale, f != FREQ_SCALES.index(1.0))
+            )
     return matches
 
 
@@ -298,32 +311,85 @@ def _unit_prefix(values: np.ndarray, f0: int, first: int, end: int) -> tuple[np.
     return prefix, lows
 
 
-def _best(units: np.ndarray, windows: list[tuple[int, int]], keyed: Layout) -> list[_Match]:
-    """Best (hypothesis, offset) of each window, from its unit contrasts folded onto a block.
+def _best(units: np.ndarray, keyed: Layout) -> list[tuple[int, int, float, float]]:
+    """(hypothesis, offset, z, log p-value) of the best match of each window.
 
     Args:
         units: (W, H, S, UNIT_COLS, UNIT_ROWS) folded unit contrasts: [..., s, j, m] is the unit of
             column j that starts at block frame S * m + s.
-        windows: the (first chunk, chunks) of each window.
         keyed: the key's layout.
     """
     sync = keyed.sync.astype(np.float32)
     num = _correlate(units, _circulant(sync * keyed.signs))  # (W, H, offsets)
     den = np.sqrt(np.maximum(_correlate(units * units, _circulant(sync)), 0.0))
     z = np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0)  # (W, H, offsets)
-    unit1 = FREQ_SCALES.index(1.0)
     out = []
-    for w, (start, length) in enumerate(windows):
-        h, offset, log_p = _most_significant(z[w])
-        best_z = float(z[w, h, offset])
-        row, s = divmod(offset, 2 * grid.CHIP_FRAMES)
-        cells = units[w, h, s][:, (row + np.arange(grid.UNIT_ROWS)) % grid.UNIT_ROWS].T  # (UNIT_ROWS, C)
-        aligned = cells * keyed.signs  # a sync unit here is the mark's amplitude plus noise
-        received = aligned * _column_llr_scale(aligned, keyed.sync)
-        soft = np.bincount(keyed.role[~keyed.sync], weights=received[~keyed.sync], minlength=CODED_BITS)
-        scale, f = HYPOTHESES[h]
-        out.append(_Match(start * CHUNK, length * CHUNK, best_z, log_p, soft, scale, f != unit1))
+    for scores in z:
+        h, offset, log_p = _most_significant(scores)
+        out.append((h, offset, float(scores[h, offset]), log_p))
     return out
+
+
+def _window_units(
+    prefix: np.ndarray, low: int, chunks: tuple[int, int], h: int, offset: int, keyed: Layout
+) -> tuple[np.ndarray, np.ndarray]:
+    """A window's unit contrasts at one hypothesis and offset, chunk by chunk, times the key's signs.
+
+    Args:
+        prefix: the running sums of ``_unit_prefix``.
+        low: the original-time index of local chunk 0 under hypothesis ``h``.
+        chunks: (first, end) local chunks of the window.
+        h: the hypothesis.
+        offset: the block frame where the pattern starts.
+        keyed: the key's layout.
+
+    Returns:
+        ``(aligned, role)``: (chunks, rows, UNIT_COLS) unit values times their signs (a sync unit is the
+        mark's amplitude plus noise) and the key's role of each unit (-1 sync, else its coded bit).
+    """
+    row, s = divmod(offset, 2 * grid.CHIP_FRAMES)
+    rows = CHUNK // (2 * grid.CHIP_FRAMES)  # unit rows per chunk
+    aligned, roles = [], []
+    for j in range(int(chunks[0]), max(int(chunks[1]), int(chunks[0]) + 1)):
+        residue = (low + j) % _RESIDUES
+        pattern_rows = (residue * rows + np.arange(rows) - row) % grid.UNIT_ROWS
+        units = prefix[residue, h, j + 1, s] - prefix[residue, h, j, s]  # (UNIT_COLS, rows)
+        aligned.append(units.T * keyed.signs[pattern_rows])
+        roles.append(keyed.role[pattern_rows])
+    return np.stack(aligned).astype(np.float64), np.stack(roles)
+
+
+def _soft_bits(aligned: np.ndarray, role: np.ndarray) -> np.ndarray:
+    """(CODED_BITS,) log-likelihood ratios of the coded bits from a window's aligned units.
+
+    A unit reads a * b + n: a the mark's amplitude where it lies, b = +/-1 (1 for a sync unit, the sign of
+    its coded bit for a payload unit) and n noise of variance v. Both change in time (the host falls
+    quiet, another sound starts) and across bands, so they are estimated over ``_RELIABILITY_REGION``
+    around each chunk and column: v from the mean square of all units (a**2 + v), a from the sync units,
+    then again with the payload units weighted by the posterior mean of their bits (decision-directed
+    estimation, as pilot-aided receivers do). Each unit counts 2 a / v times its value (maximal-ratio
+    combining), which makes the sums log-likelihood ratios.
+
+    Args:
+        aligned: (chunks, rows, UNIT_COLS) output of ``_window_units``.
+        role: (chunks, rows, UNIT_COLS) the key's role of each unit.
+    """
+    sync = role < 0
+    payload = ~sync
+    bit = np.maximum(role, 0)
+
+    def regional(values: np.ndarray) -> np.ndarray:  # (chunks, rows, C) -> (chunks, C) regional means
+        return uniform_filter(values.sum(axis=1), _RELIABILITY_REGION, mode="constant")
+
+    mean_square = regional(aligned**2) / np.maximum(regional(np.ones_like(aligned)), 1e-9)
+    sign = sync.astype(np.float64)  # expected sign of each unit's mark: known for sync units only, at first
+    for _ in range(_RELIABILITY_PASSES + 1):
+        amplitude = np.maximum(regional(aligned * sign) / np.maximum(regional(sign**2), 1e-9), 0.0)
+        variance = np.maximum(mean_square - amplitude**2, _MIN_VARIANCE)
+        received = aligned * (2.0 * amplitude / variance)[:, None, :]
+        soft = np.bincount(bit[payload], weights=received[payload], minlength=CODED_BITS)
+        sign = np.where(sync, 1.0, np.tanh(soft / 2.0)[bit])
+    return soft
 
 
 def _most_significant(z: np.ndarray) -> tuple[int, int, float]:
@@ -345,23 +411,6 @@ def _most_significant(z: np.ndarray) -> tuple[int, int, float]:
         if log_p < best[2]:
             best = (int(h), int(offset), log_p)
     return best
-
-
-def _column_llr_scale(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
-    """(UNIT_COLS,) log-likelihood-ratio scale of the units of each column, from its sync units.
-
-    ``aligned`` holds the (UNIT_ROWS, UNIT_COLS) unit values times the key's signs: a sync unit is the
-    mark's amplitude plus noise there. Amplitude and noise are estimated per column over it and its two
-    neighbours (an interfering sound or a filter changes them band by band), so reliable bands count
-    more in the payload's soft bits (maximal-ratio combining).
-    """
-    kernel = np.ones(_LLR_COLUMNS)
-    count = np.convolve(sync.sum(axis=0), kernel, mode="same")
-    total = np.convolve(np.where(sync, aligned, 0.0).sum(axis=0), kernel, mode="same")
-    square = np.convolve(np.where(sync, aligned**2, 0.0).sum(axis=0), kernel, mode="same")
-    amplitude = np.maximum(total / np.maximum(count, 1), 0.0)
-    noise = np.maximum(square / np.maximum(count, 1) - amplitude**2, 1e-6)
-    return 2.0 * amplitude / noise
 
 
 def _correlate(units: np.ndarray, pattern: np.ndarray) -> np.ndarray:
@@ -392,9 +441,12 @@ def _unit_index() -> np.ndarray:
 
 
 def _combine(matches: list[_Match]) -> np.ndarray:
-    """Sum the soft bits of the strongest windows that do not overlap."""
+    """Sum the soft bits of the longest (then strongest) windows that do not overlap.
+
+    A long window holds more of the mark, and ``_soft_bits`` already weighs down its weak stretches.
+    """
     chosen: list[_Match] = []
-    for match in sorted(matches, key=lambda m: -m.z):
+    for match in sorted(matches, key=lambda m: (-m.frames, -m.z)):
         if all(match.start + match.frames <= c.start or c.start + c.frames <= match.start for c in chosen):
             chosen.append(match)
     return np.sum([m.soft for m in chosen], axis=0)
