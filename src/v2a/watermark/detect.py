@@ -30,7 +30,6 @@ the longest detected windows that do not overlap are summed, and the decoder and
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -431,13 +430,6 @@ def _circulant(pattern: np.ndarray) -> np.ndarray:
     rows = pattern.shape[0]
     shifted = np.stack([np.roll(pattern, k, axis=0) for k in range(rows)], axis=-1)  # (R m, C j, R k)
     return np.ascontiguousarray(shifted.transpose(1, 0, 2).reshape(-1, rows), dtype=np.float32)
-
-
-@functools.cache
-def _unit_index() -> np.ndarray:
-    """(offsets, UNIT_ROWS) block frame where unit row i starts, for each of the BLOCK_FRAMES offsets."""
-    offsets = np.arange(grid.BLOCK_FRAMES)[:, None]
-    return (offsets + 2 * grid.CHIP_FRAMES * np.arange(grid.UNIT_ROWS)[None, :]) % grid.BLOCK_FRAMES
 
 
 def _combine(matches: list[_Match]) -> np.ndarray:
