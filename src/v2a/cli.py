@@ -567,27 +567,31 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    from v2a.train.codec_trainer import CodecTrainConfig, train_codec
+    from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
+    from v2a.train.semantic_head_trainer import SemanticHeadTrainConfig, train_semantic_head
+    from v2a.train.sync_trainer import SyncTrainConfig, train_sync
     from v2a.train.vocoder_trainer import VocoderTrainConfig, train_vocoder
 
     train = sub.add_parser("train", help="train the vocoder, codec, encoders or generator (CPU or GPU, DDP)")
     train_sub = train.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND", parser_class=_Parser)
     train.set_defaults(func=lambda _args: _usage(train))
 
-    p = train_sub.add_parser(
+    _add_trainer(
+        train_sub,
         "vocoder",
+        train_vocoder,
+        VocoderTrainConfig,
         help="train the mel -> waveform vocoder (time-budgeted, resumes from RUN_DIR/last)",
         description="Train a Vocos-style vocoder on audio folders or corpus manifests with mel, multi-resolution "
         "STFT and (after --disc-start-step) adversarial losses. The same command resumes. Several GPUs: "
         "torchrun --nproc_per_node=N -m v2a.cli train vocoder ...",
     )
-    add_config_flags(p, VocoderTrainConfig, required=("data", "run_dir"))
-    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_train_command(train_vocoder, VocoderTrainConfig))
-
-    from v2a.train.codec_trainer import CodecTrainConfig, train_codec
-
-    p = train_sub.add_parser(
+    _add_trainer(
+        train_sub,
         "codec",
+        train_codec,
+        CodecTrainConfig,
         help="train the mel <-> latent codec (time-budgeted, resumes from RUN_DIR/last)",
         description="Train the latent codec (a small 1-D conv VAE over log-mel: 31.25 latent frames/s) on audio "
         "folders or corpus manifests with mel L1 and a light KL prior; the release stores the latent "
@@ -598,49 +602,55 @@ def _add_train_parsers(sub: argparse._SubParsersAction) -> None:
         "learned decoder for a pca codec, keeping its latent space (so generators trained on it stay valid). Several "
         "GPUs: torchrun --nproc_per_node=N -m v2a.cli train codec ...",
     )
-    add_config_flags(p, CodecTrainConfig, required=("data", "run_dir"))
-    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_train_command(train_codec, CodecTrainConfig))
-
-    from v2a.train.sync_trainer import SyncTrainConfig, train_sync
-
-    p = train_sub.add_parser(
+    _add_trainer(
+        train_sub,
         "sync",
+        train_sync,
+        SyncTrainConfig,
         help="train the audio-visual sync encoder (contrastive matching over +-2 s lags)",
         description="Self-supervised audio-visual synchronisation on manifests of clips with their own sound "
         "(Foley world, ingested footage): InfoNCE over lags of the same clip and other clips in the batch.",
     )
-    add_config_flags(p, SyncTrainConfig, required=("data", "run_dir"))
-    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_train_command(train_sync, SyncTrainConfig))
-
-    from v2a.train.semantic_head_trainer import SemanticHeadTrainConfig, train_semantic_head
-
-    p = train_sub.add_parser(
+    _add_trainer(
+        train_sub,
         "semantic-head",
+        train_semantic_head,
+        SemanticHeadTrainConfig,
         help="train the visual-semantic head: frames -> the sound labels on screen (seconds on a CPU)",
         description="Fit a small MLP from the cached EfficientNet-Lite0 features of shard frames to the labels "
         "of the sound sources on screen in each frame's shot, mapped into the text space like the ImageNet "
         "bridge. Scores it against the bridge per frame; give the release to `v2a train generator "
         "--semantic-head`.",
     )
-    add_config_flags(p, SemanticHeadTrainConfig, required=("data", "run_dir"))
-    p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_train_command(train_semantic_head, SemanticHeadTrainConfig))
-
-    from v2a.train.generator_trainer import GeneratorTrainConfig, train_generator
-
-    p = train_sub.add_parser(
+    _add_trainer(
+        train_sub,
         "generator",
+        train_generator,
+        GeneratorTrainConfig,
+        required=("run_dir",),
         help="train the flow-matching generator on feature shards and SFX-corpus sounds",
         description="Conditional flow matching over codec latents, conditioned on cached semantic, sync and "
         "text features (`v2a data features`), jointly with audio + caption sounds of the SFX corpus (video "
         "null). Time-budgeted; the same command resumes. Several GPUs: "
         "torchrun --nproc_per_node=N -m v2a.cli train generator ...",
     )
-    add_config_flags(p, GeneratorTrainConfig, required=("run_dir",))
+
+
+def _add_trainer(
+    train_sub: argparse._SubParsersAction,
+    name: str,
+    trainer: Callable[[Any], Path],
+    config_class: type,
+    *,
+    help: str,
+    description: str,
+    required: tuple[str, ...] = ("data", "run_dir"),
+) -> None:
+    """One `v2a train NAME` command: the config's fields as flags, --json, and the shared handler."""
+    p = train_sub.add_parser(name, help=help, description=description)
+    add_config_flags(p, config_class, required=required)
     p.add_argument("--json", action="store_true", help="print the release checkpoint path as JSON")
-    p.set_defaults(func=_train_command(train_generator, GeneratorTrainConfig))
+    p.set_defaults(func=_train_command(trainer, config_class))
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
