@@ -247,6 +247,26 @@ def test_an_untrained_pca_residual_codec_decodes_like_its_pca_codec(sample_video
     assert torch.equal(loaded.decode(latent), residual.decode(latent))
 
 
+def test_a_global_latent_scale_keeps_the_components_relative_sizes(sample_video):
+    mel = _sample_mel(sample_video)
+    per_channel = Codec(codec_config("pca"))
+    shared = Codec(dataclasses.replace(codec_config("pca"), latent_scale="global"))
+    for codec in (per_channel, shared):
+        fit_pca(codec, [mel])
+        raw, _ = codec.posterior(mel)
+        codec.set_latent_stats(raw.mean(dim=(0, 2)), raw.std(dim=(0, 2)))
+    spread = per_channel.encode(mel).std(dim=(0, 2))
+    torch.testing.assert_close(spread, torch.ones_like(spread), atol=1e-3, rtol=0)
+    spread = shared.encode(mel).std(dim=(0, 2))
+    assert float(spread[0]) > 3 * float(spread[-1])  # the leading component stays the largest
+    torch.testing.assert_close(spread.square().mean(), torch.tensor(1.0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(  # decoding undoes either normalisation
+        shared.decode(shared.encode(mel)), per_channel.decode(per_channel.encode(mel)), atol=1e-4, rtol=0
+    )
+    with pytest.raises(InputError, match="latent_scale must be one of"):
+        Codec(dataclasses.replace(codec_config("pca"), latent_scale="band"))
+
+
 def test_pca_codec_errors_are_clear(sample_video):
     with pytest.raises(
         InputError, match="keeps at most n_mels \\* downsample = 300 components, got latent_dim=301"

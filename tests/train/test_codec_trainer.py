@@ -184,6 +184,18 @@ def test_the_pca_preset_is_fitted_in_closed_form_and_released_at_once(corpus: Pa
         train_codec(_config(corpus, tmp_path / "tune", decoder_from=str(release), max_steps=1))
 
 
+def test_a_global_latent_scale_is_released_with_one_shared_std(corpus: Path, tmp_path: Path):
+    settings = {"preset": "pca", "latent_dim": 16, "stats_clips": 32}
+    release = train_codec(_config(corpus, tmp_path / "run", latent_scale="global", **settings))
+    codec = Codec.from_checkpoint(release)
+    assert codec.config.latent_scale == "global"
+    assert torch.all(codec.latent_std == codec.latent_std[0])
+    channel = Codec.from_checkpoint(train_codec(_config(corpus, tmp_path / "channel", **settings)))
+    assert float(channel.latent_std[0]) > 2 * float(channel.latent_std[-1])  # per channel: all differ
+    with pytest.raises(InputError, match="latent_scale"):
+        train_codec(_config(corpus, tmp_path / "bad", latent_scale="band", **settings))
+
+
 def test_a_learned_decoder_for_a_pca_codec_keeps_its_latent_space(corpus: Path, tmp_path: Path):
     pca_release = train_codec(_config(corpus, tmp_path / "pca", preset="pca", latent_dim=16, stats_clips=32))
     pca = Codec.from_checkpoint(pca_release)

@@ -45,6 +45,7 @@ from v2a.errors import InputError
 from v2a.model.checkpoint import check_audio_spec, load_checkpoint
 
 CHECKPOINT_KIND = "codec"
+LATENT_SCALES = ("channel", "global")  # per-channel or one shared latent normalisation scale
 _LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in float32 early in training
 
 
@@ -69,6 +70,9 @@ class CodecConfig:
         layer_scale_init: initial per-channel residual scale.
         mel_offset, mel_scale: the decoder predicts ``(mel - mel_offset) / mel_scale`` (about the corpus
             log-mel mean and std), so its output layer starts near the right range.
+        latent_scale: how latents are normalised: ``channel`` (each channel to unit variance) or ``global``
+            (one scale for all channels, each still centred): a ``pca`` latent then keeps its components'
+            relative sizes, so a generator's loss weighs the leading components more than the small ones.
     """
 
     spec_name: str = DEFAULT_SPEC.name
@@ -83,6 +87,7 @@ class CodecConfig:
     layer_scale_init: float = 0.125
     mel_offset: float = -5.0
     mel_scale: float = 3.0
+    latent_scale: str = "channel"
 
     @property
     def spec(self) -> AudioSpec:
@@ -348,6 +353,10 @@ class Codec(nn.Module):
 
     def __init__(self, config: CodecConfig):
         super().__init__()
+        if config.latent_scale not in LATENT_SCALES:
+            raise InputError(
+                f"codec latent_scale must be one of {LATENT_SCALES}, got {config.latent_scale!r}"
+            )
         if config.kernel_size % 2 == 0 or config.downsample < 1 or config.latent_dim < 1:
             raise InputError(
                 f"codec config needs an odd kernel_size, downsample >= 1 and latent_dim >= 1, got {config}"
@@ -413,9 +422,15 @@ class Codec(nn.Module):
     # ---- inference on the normalised scale ----
 
     def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store the per-channel (C,) mean and std of raw latents over training data."""
+        """Store the per-channel (C,) mean and std of raw latents over training data.
+
+        With ``latent_scale == "global"`` every channel gets the root mean square of the stds instead.
+        """
+        std = std.reshape(-1)
+        if self.config.latent_scale == "global":
+            std = std.square().mean().sqrt().expand_as(std)
         self.latent_mean.copy_(mean.reshape(-1))
-        self.latent_std.copy_(std.reshape(-1).clamp_min(1e-5))
+        self.latent_std.copy_(std.clamp_min(1e-5))
 
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw latents (B, C, L) -> normalised latents (a new tensor)."""

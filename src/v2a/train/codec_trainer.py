@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from v2a.audio.bundled import load_codec
-from v2a.audio.codec import CHECKPOINT_KIND, Codec, CodecConfig, codec_config, fit_pca
+from v2a.audio.codec import CHECKPOINT_KIND, LATENT_SCALES, Codec, CodecConfig, codec_config, fit_pca
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import AudioSpec, get_spec
 from v2a.errors import InputError
@@ -78,6 +78,8 @@ class CodecTrainConfig:
             gradient, the basis and statistics are fitted on the statistics crops and released at once; on
             resume the checkpoint's architecture wins.
         latent_dim: latent channels C; None keeps the preset's (24 for ``tiny``/``base``, 32 for ``pca``).
+        latent_scale: ``channel`` (each latent channel normalised to unit variance) or ``global`` (one scale
+            for all: a ``pca`` latent keeps its components' relative sizes; see ``CodecConfig``).
         spec_name: the AudioSpec to train for.
         train_split: manifest split to train on.
         val_split: manifest split for validation metrics (the SFX corpus calls it ``test``).
@@ -111,6 +113,7 @@ class CodecTrainConfig:
     run_dir: str
     preset: str = "tiny"
     latent_dim: int | None = None
+    latent_scale: str = "channel"
     spec_name: str = "mel24k"
     train_split: str = "train"
     val_split: str = "val"
@@ -265,6 +268,7 @@ def _check_config(cfg: CodecTrainConfig) -> None:
         what="codec training",
         extra={
             "latent_dim": cfg.latent_dim is None or cfg.latent_dim >= 1,
+            "latent_scale": cfg.latent_scale in LATENT_SCALES,
             "kl_weight": cfg.kl_weight >= 0,
             "val_clips": cfg.val_clips >= 1,
             "stats_clips": cfg.stats_clips >= 2,
@@ -273,7 +277,7 @@ def _check_config(cfg: CodecTrainConfig) -> None:
 
 
 def _model_config(cfg: CodecTrainConfig, spec: AudioSpec) -> CodecConfig:
-    base = codec_config(cfg.preset, spec)
+    base = dataclasses.replace(codec_config(cfg.preset, spec), latent_scale=cfg.latent_scale)
     return base if cfg.latent_dim is None else dataclasses.replace(base, latent_dim=cfg.latent_dim)
 
 
@@ -405,7 +409,11 @@ def _residual_config(source: str, pca: CodecConfig, preset: CodecConfig) -> Code
             f"--decoder-from {source} is a pca codec: train a learned decoder for it with --preset pca_residual"
         )
     return dataclasses.replace(
-        preset, spec_name=pca.spec_name, latent_dim=pca.latent_dim, downsample=pca.downsample
+        preset,
+        spec_name=pca.spec_name,
+        latent_dim=pca.latent_dim,
+        downsample=pca.downsample,
+        latent_scale=pca.latent_scale,
     )
 
 
