@@ -13,8 +13,8 @@ each step is the message bit itself. The decoder is a soft-decision list Viterbi
 best paths, the first whose CRC matches is the payload (Seshadri & Sundberg, "List Viterbi decoding
 algorithms with applications", IEEE Trans. Commun. 1994); the CRC tells whether it succeeded. When no
 path passes, the decoder's guess is the per-bit maximum a posteriori message (the BCJR algorithm,
-Bahl et al., IEEE Trans. Inf. Theory 1974): because the code is systematic, that guess keeps about two
-thirds of the bits right at signal-to-noise ratios where a failed path is no better than a coin.
+Bahl et al., IEEE Trans. Inf. Theory 1974): because the code is systematic, that guess keeps about 70 %
+of the bits right at signal-to-noise ratios where a failed path gets little more than half of them.
 """
 
 from __future__ import annotations
