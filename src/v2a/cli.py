@@ -219,8 +219,13 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     else:
         verdict = "watermark FOUND" if data["detected"] else "no watermark found"
         print(f"{verdict} (p-value {data['p_value']:.3g}, key id {data.get('key_id', '-')})")
-        if data["detected"]:
+        if data["payload"] is not None:
             print(f"payload {data['payload']}: {data.get('payload_fields')}")
+        elif data["payload_guess"] is not None:
+            print(
+                f"payload unreadable (the mark is too damaged to pass its CRC); best guess {data['payload_guess']}"
+            )
+        if data["detected"]:
             spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in data.get("segments", []))
             print(f"marked audio at {spans}")
     return 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import soundfile as sf
 
 from v2a.errors import InputError, OutputError
 from v2a.io.audio import save_audio
@@ -19,6 +22,26 @@ from .conftest import SR
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bounce.mp4"
 PAYLOAD = 0x0A0B0C0D
+
+
+def test_a_detected_mark_whose_payload_fails_its_crc_reports_a_best_guess(tmp_path, rain):
+    """Loud white noise (5x the track's level): the mark is still found, the payload no longer passes its CRC."""
+    marked = watermark_file(
+        save_audio(tmp_path / "rain.wav", rain, SR), tmp_path / "marked.wav", payload=PAYLOAD
+    )
+    wav, _ = sf.read(marked, dtype="float32")
+    noise = np.random.default_rng(7).standard_normal(wav.size).astype(np.float32)
+    noisy = save_audio(tmp_path / "noisy.wav", (wav + 5.0 * np.std(rain) * noise) / 8.0, SR)
+    found = detect_file(noisy)
+    assert found.detected and found.payload is None and found.payload_fields is None
+    assert found.to_dict()["payload_guess"] == found.payload_guess.hex()
+    errors = bin(int.from_bytes(found.payload_guess, "big") ^ PAYLOAD).count("1")
+    assert errors < 16  # the systematic code's per-bit guess beats a coin
+    cli = subprocess.run(
+        [sys.executable, "-m", "v2a.cli", "detect", str(noisy)], capture_output=True, text=True, check=True
+    )
+    assert "watermark FOUND" in cli.stdout and f"best guess {found.payload_guess.hex()}" in cli.stdout
+    assert detect_file(marked).to_dict()["payload_guess"] is None  # a readable payload needs no guess
 
 
 def test_audio_file_round_trip(tmp_path, rain):

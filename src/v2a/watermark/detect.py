@@ -92,9 +92,14 @@ class Detection:
             change) rather than kept (a tempo change).
         key_id: public id of the key that was searched for.
         note: why nothing could be found, when the audio is too short or silent; else None.
-        decoded: the decoder's best guess at the payload even when the CRC fails (for measuring bit
-            accuracy); None when nothing was decoded.
+        decoded: the decoder's best guess at the payload even when the CRC fails (the per-bit most likely
+            bits then, most of them right when the mark is weak); None when nothing was decoded.
     """
+
+    @property
+    def payload_guess(self) -> bytes | None:
+        """The per-bit guess of a mark that was detected but whose payload failed its CRC, else None."""
+        return self.decoded if self.detected and self.payload is None else None
 
     detected: bool
     p_value: float
@@ -109,12 +114,17 @@ class Detection:
     decoded: bytes | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: detected, p_value, payload (hex or null), payload_fields, segments, ..."""
+        """JSON-ready dict: detected, p_value, payload (hex or null), payload_fields, segments, ...
+
+        ``payload_guess`` (hex) is set only when the mark was found but its payload failed the CRC.
+        """
+        guess = self.payload_guess
         return {
             "detected": self.detected,
             "p_value": self.p_value,
             "payload": self.payload.hex() if self.payload is not None else None,
             "payload_fields": self.payload_fields,
+            "payload_guess": guess.hex() if guess is not None else None,
             "segments": [[round(a, 3), round(b, 3)] for a, b in self.segments],
             "bit_confidence": round(self.bit_confidence, 4),
             "speed": self.speed,
