@@ -45,6 +45,7 @@ from v2a.watermark.payload import CODED_BITS, decode, encode, payload_fields
 DEFAULT_ALPHA = 1e-4  # detection threshold on the p-value: the false-positive rate per file
 TIME_SCALES = tuple(round(0.94 + 0.005 * i, 3) for i in range(25))  # speed factors searched: 0.94..1.06
 FREQ_SCALES = tuple(round(0.94 + 0.01 * i, 2) for i in range(13))  # band scales searched for speed changes
+_UNIT_FREQ = FREQ_SCALES.index(1.0)  # the bands unmoved
 CHUNK = grid.BLOCK_FRAMES // 4  # windows start and end on quarter-block boundaries (1.024 s)
 _RESIDUES = grid.BLOCK_FRAMES // CHUNK
 WINDOW_CHUNKS = (3, 6, 12)  # analysis window lengths: about 3, 6 and 12 s (or the whole audio if shorter)
@@ -65,14 +66,14 @@ _MIN_VARIANCE = 1e-3  # floor of a region's noise variance (a silent region has 
 
 def _hypotheses() -> tuple[tuple[float, int], ...]:
     """(time scale, index into FREQ_SCALES) pairs: tempo changes keep the bands, speed changes move them."""
-    unit = FREQ_SCALES.index(1.0)
+    unit = _UNIT_FREQ
     nearest = [int(np.argmin([abs(f - t) for f in FREQ_SCALES])) for t in TIME_SCALES]
     pairs = [(t, unit) for t in TIME_SCALES] + list(zip(TIME_SCALES, nearest, strict=True))
     return tuple(dict.fromkeys(pairs))  # unique, in order
 
 
 HYPOTHESES = _hypotheses()
-_IDENTITY = HYPOTHESES.index((1.0, FREQ_SCALES.index(1.0)))  # the unchanged-speed hypothesis
+_IDENTITY = HYPOTHESES.index((1.0, _UNIT_FREQ))  # the unchanged-speed hypothesis
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,10 @@ class _Match:
     frames: int
     z: float
     log_p: float  # log of the window's p-value (corrected for its hypotheses, then for the windows)
-    soft: np.ndarray  # (CODED_BITS,) soft coded bits, scaled as log-likelihood ratios
+    aligned: (
+        np.ndarray
+    )  # (chunks, rows, UNIT_COLS) float32 unit values times the key's signs (``_window_units``)
+    role: np.ndarray  # the key's role of each of those units
     speed: float
     pitch_shifted: bool
 
@@ -243,7 +247,7 @@ def _scan(x16: np.ndarray, span: tuple[int, int, list[tuple[int, int]]], keyed: 
     f0 = max(0, first * CHUNK - _MARGIN)
     piece = x16[f0 * grid.HOP : (end * CHUNK + _MARGIN) * grid.HOP + grid.N_FFT]
     feats = grid.features(grid.power_spectrogram(piece), FREQ_SCALES, floor_weights=True)
-    if not feats.active[FREQ_SCALES.index(1.0)].any():
+    if not feats.active[_UNIT_FREQ].any():
         return []
     prefix, chunk0 = _unit_prefix(feats.values, f0, first, end)  # (Q, H, NC + 1, S, C, CHUNK // S), (H,)
     scales = np.array([t for t, _ in HYPOTHESES])
@@ -262,9 +266,8 @@ def _scan(x16: np.ndarray, span: tuple[int, int, list[tuple[int, int]]], keyed: 
             )
             start, length = batch[w]
             scale, f = HYPOTHESES[best_h]
-            soft = _soft_bits(aligned, role)
             matches.append(
-                _Match(start * CHUNK, length * CHUNK, z, log_p, soft, scale, f != FREQ_SCALES.index(1.0))
+                _Match(start * CHUNK, length * CHUNK, z, log_p, aligned, role, scale, f != _UNIT_FREQ)
             )
     return matches
 
@@ -365,7 +368,7 @@ def _window_units(
         units = prefix[residue, h, j + 1, s] - prefix[residue, h, j, s]  # (UNIT_COLS, rows)
         aligned.append(units.T * keyed.signs[pattern_rows])
         roles.append(keyed.role[pattern_rows])
-    return np.stack(aligned).astype(np.float64), np.stack(roles)
+    return np.stack(aligned), np.stack(roles)
 
 
 def _soft_bits(aligned: np.ndarray, role: np.ndarray) -> np.ndarray:
@@ -383,6 +386,7 @@ def _soft_bits(aligned: np.ndarray, role: np.ndarray) -> np.ndarray:
         aligned: (chunks, rows, UNIT_COLS) output of ``_window_units``.
         role: (chunks, rows, UNIT_COLS) the key's role of each unit.
     """
+    aligned = aligned.astype(np.float64)
     sync = role < 0
     payload = ~sync
     bit = np.maximum(role, 0)
@@ -445,13 +449,14 @@ def _circulant(pattern: np.ndarray) -> np.ndarray:
 def _combine(matches: list[_Match]) -> np.ndarray:
     """Sum the soft bits of the longest (then strongest) windows that do not overlap.
 
-    A long window holds more of the mark, and ``_soft_bits`` already weighs down its weak stretches.
+    A long window holds more of the mark, and ``_soft_bits`` already weighs down its weak stretches. Only
+    these windows' soft bits are computed: most windows of a long file are never read for the payload.
     """
     chosen: list[_Match] = []
     for match in sorted(matches, key=lambda m: (-m.frames, -m.z)):
         if all(match.start + match.frames <= c.start or c.start + c.frames <= match.start for c in chosen):
             chosen.append(match)
-    return np.sum([m.soft for m in chosen], axis=0)
+    return np.sum([_soft_bits(m.aligned, m.role) for m in chosen], axis=0)
 
 
 def _segments(found: list[_Match], samples: int) -> list[tuple[float, float]]:
