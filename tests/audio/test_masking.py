@@ -53,3 +53,19 @@ def test_forward_masking_lingers_after_the_sound_stops():
     silence = mask[-1, at]
     assert np.all(after > silence + 10.0)
     assert np.all(np.diff(mask[last_loud + 2 : last_loud + 8, at]) < 0)  # and decays
+
+
+def test_bands_extend_below_80_hz_without_moving_the_rest():
+    """A lower ``f_low`` adds bands below PEAQ's 80 Hz and keeps every band above it; ``f_high`` cuts the top."""
+    n_fft = 2048
+    bins, centres = bark_bands(SR, n_fft)
+    low_bins, low_centres = bark_bands(SR, n_fft, f_low=10.0)
+    added = len(low_centres) - len(centres)
+    assert added > 0 and np.all(low_centres[:added] < 80.0)
+    np.testing.assert_allclose(low_centres[added:], centres)
+    assert np.all(low_bins[bins >= 0] == bins[bins >= 0] + added)
+    freqs = np.fft.rfftfreq(n_fft, 1 / SR)
+    assert np.all(low_bins[(freqs > 15.0) & (freqs < 80.0)] >= 0)  # the lowest bins now belong to a band
+    cut_bins, cut_centres = bark_bands(SR, n_fft, f_low=10.0, f_high=1500.0)
+    assert cut_centres.max() < 1500.0 and np.all(cut_bins[freqs > 1500.0] == -1)
+    np.testing.assert_array_equal(cut_bins[freqs < 1000.0], low_bins[freqs < 1000.0])

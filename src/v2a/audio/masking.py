@@ -46,10 +46,20 @@ def ear_weights(sr: int, n_fft: int) -> np.ndarray:
 
 
 @functools.cache
-def bark_bands(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """(K,) band index of each rfft bin (-1 outside the bands), and (B,) band centre frequencies in Hz."""
-    top = min(F_HIGH, 0.49 * sr)
-    edges = _inverse_bark(np.arange(_bark(F_LOW), _bark(top) + 1e-9, BARK_STEP))
+def bark_bands(
+    sr: int, n_fft: int, f_low: float = F_LOW, f_high: float = F_HIGH
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) band index of each rfft bin (-1 outside the bands), and (B,) band centre frequencies in Hz.
+
+    ``f_low`` extends the bands below PEAQ's 80 Hz in whole steps, keeping every band above 80 Hz as it is
+    (the watermark's sub-bass layer takes the same internal noise and spreading down to 10 Hz, where the ear's
+    threshold in quiet rises steeply). ``f_high`` stops the bands early, for a caller that needs the
+    threshold only in low bands (masking reaches down by 27 dB per Bark, so far higher bands do not matter).
+    """
+    top = min(f_high, 0.49 * sr)
+    # Edges stay on PEAQ's grid (whole steps from 80 Hz), so a lower f_low only adds bands below it.
+    start = _bark(F_LOW) - BARK_STEP * np.floor((_bark(F_LOW) - _bark(f_low)) / BARK_STEP + 1e-9)
+    edges = _inverse_bark(np.arange(start, _bark(top) + 1e-9, BARK_STEP))
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     index = np.searchsorted(edges, freqs, side="right") - 1
     index[(freqs < edges[0]) | (freqs >= edges[-1])] = -1
@@ -73,6 +83,33 @@ def masking_threshold(energy: np.ndarray, centres: np.ndarray, hop_s: float) -> 
     """(T, B) masking threshold of (T, B) ear-weighted band energies (SPL units) of frames ``hop_s`` apart."""
     excitation = _time_spread(_spread(energy + _internal_noise(centres), centres), centres, hop_s)
     return excitation / 10.0 ** (_mask_offset_db(centres) / 10.0)
+
+
+def masked_limit_db(
+    power: np.ndarray, sr: int, n_fft: int, hop: int, f_low: float = F_LOW, f_high: float = F_HIGH
+) -> np.ndarray:
+    """(T, K) deepest level change in dB of each frame and bin that the masking threshold hides.
+
+    A band raised by g changes its magnitude spectrum by (g - 1) times the host's, so the change adds noise
+    (g - 1)**2 times the band's energy; it stays unheard while that is at most the band's masking threshold.
+    Bins outside the bands (below ``f_low``, above the top band) are not limited (inf).
+
+    Args:
+        power: (T, K) power spectra of periodic Hann frames of ``n_fft`` samples every ``hop``, as
+            |rfft|**2 / (n_fft / 2)**2 (a full-scale sine: 0.25 in its bin).
+        sr: sample rate in Hz.
+        n_fft: frame length.
+        hop: frame hop in samples.
+        f_low: lowest band edge in Hz (see ``bark_bands``).
+        f_high: highest band edge in Hz (bins above it are not limited).
+    """
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    to_spl = (spl_scale(window) * n_fft / 2.0) ** 2
+    bins, centres = bark_bands(sr, n_fft, f_low, f_high)
+    energy = band_energy(power * to_spl * ear_weights(sr, n_fft), bins)
+    allowed = masking_threshold(energy, centres, hop / sr) / np.maximum(energy, 1e-20)
+    limit = 20.0 * np.log10(1.0 + np.sqrt(np.minimum(allowed, 1e6)))  # (T, bands) dB
+    return np.where(bins >= 0, limit[:, np.maximum(bins, 0)], np.inf)
 
 
 def _bark(freq: np.ndarray | float) -> np.ndarray:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from v2a.audio.masking import band_energy, bark_bands, ear_weights, masking_threshold, spl_scale
+from v2a.audio.masking import F_LOW, band_energy, bark_bands, ear_weights, masking_threshold, spl_scale
 from v2a.errors import InputError
 
 FRAME_S = 2048 / 48_000  # frame length (PEAQ's 2048 samples at 48 kHz)
@@ -43,13 +43,14 @@ class MaskingReport:
     frames: int
 
 
-def noise_to_mask(reference: np.ndarray, test: np.ndarray, sr: int) -> MaskingReport:
+def noise_to_mask(reference: np.ndarray, test: np.ndarray, sr: int, f_low: float = F_LOW) -> MaskingReport:
     """Noise-to-mask ratio of ``test`` against ``reference`` (same rate, mono).
 
     Args:
         reference: (S,) original waveform in [-1, 1].
         test: (S,) changed waveform (a longer one is cut, a shorter one zero-padded).
         sr: sample rate in Hz (at least 8 kHz).
+        f_low: lowest band edge in Hz (PEAQ's 80 Hz by default; lower to judge changes in the sub-bass).
 
     Raises:
         InputError: the arrays are not one-dimensional, or the rate is too low.
@@ -65,7 +66,7 @@ def noise_to_mask(reference: np.ndarray, test: np.ndarray, sr: int) -> MaskingRe
     n_fft = max(64, 2 * round(FRAME_S * sr / 2))
     ref_mag, audible = _magnitude(reference, sr, n_fft)
     test_mag, _ = _magnitude(test, sr, n_fft)
-    bins, centres = bark_bands(sr, n_fft)
+    bins, centres = bark_bands(sr, n_fft, f_low)
     mask = masking_threshold(band_energy(ref_mag**2, bins), centres, (n_fft // 2) / sr)
     ratio = band_energy((ref_mag - test_mag) ** 2, bins)[audible] / mask[audible]
     if ratio.shape[0] == 0:

@@ -35,13 +35,12 @@ import logging
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-from v2a.audio.masking import band_energy, bark_bands, ear_weights, masking_threshold, spl_scale
+from v2a.audio.masking import masked_limit_db
 from v2a.errors import InputError
 from v2a.io.audio import resample
-from v2a.watermark import grid
+from v2a.watermark import grid, stft
 from v2a.watermark.keys import DEFAULT_KEY, layout
 from v2a.watermark.payload import as_payload, encode
 
@@ -73,7 +72,7 @@ def embed(
 
     Args:
         wav: (S,) or (C, S) float waveform in [-1, 1] at ``sr``; every channel gets the same mark.
-        sr: sample rate in Hz (any; the mark lives between 500 Hz and 7 kHz).
+        sr: sample rate in Hz (any; the mark lives between 200 Hz and 7 kHz).
         key: the secret key (text or bytes); the default is the public model's key.
         payload: 32-bit int or 4 bytes to carry (None: model id and today's date, ``make_payload()``).
         strength: depth multiplier (1.0: the tuned default, under the masking threshold; more is more robust
@@ -162,19 +161,8 @@ def _depth(x16: np.ndarray, power: np.ndarray | None = None, limit: np.ndarray |
 
 
 def _masked_limit_db(power: np.ndarray) -> np.ndarray:
-    """(T, K) deepest level change in dB of each detector frame and FFT bin that the masking threshold hides.
-
-    A cell raised by g changes its magnitude spectrum by (g - 1) times the host's, so the mark's noise in an
-    auditory band is (g - 1)**2 times the band's energy; it stays unheard while that is at most the band's
-    masking threshold (``v2a.audio.masking``). Bins outside the model's bands are not limited (inf).
-    """
-    # grid power (a full-scale sine: 0.25 in its bin) -> SPL power (92 dB for that sine)
-    to_spl = (spl_scale(grid.window()) * grid.N_FFT / 2.0) ** 2
-    bins, centres = bark_bands(grid.RATE, grid.N_FFT)
-    energy = band_energy(power * to_spl * ear_weights(grid.RATE, grid.N_FFT), bins)
-    allowed = masking_threshold(energy, centres, grid.HOP / grid.RATE) / np.maximum(energy, 1e-20)
-    limit = 20.0 * np.log10(1.0 + np.sqrt(np.minimum(allowed, 1e6)))  # (T, bands) dB
-    return np.where(bins >= 0, limit[:, np.maximum(bins, 0)], np.inf)
+    """(T, K) deepest level change in dB of each detector frame and FFT bin that the masking threshold hides."""
+    return masked_limit_db(power, grid.RATE, grid.N_FFT, grid.HOP)
 
 
 def _per_chip(frame_values: np.ndarray, n_chips: int, reduce: str = "mean") -> np.ndarray:
@@ -208,22 +196,13 @@ def _render(x16: np.ndarray, cell_db: np.ndarray, limit_db: np.ndarray | None = 
         limit_db: (T, K) largest |gain| in dB of each detector frame and bin (``_masked_limit_db``), applied
             after the gains are smoothed, so a deep cell cannot leak into a neighbour that must stay shallow.
     """
-    n_fft, hop = grid.N_FFT, grid.EMBED_HOP
-    pad = n_fft - hop  # so that every sample is covered by n_fft / hop frames
-    total = x16.size + 2 * pad
-    total += (-total) % hop
-    padded = np.zeros(total, dtype=np.float32)
-    padded[pad : pad + x16.size] = x16
-    win = grid.window()
-    spec = np.fft.rfft(sliding_window_view(padded, n_fft)[::hop] * win, axis=1)  # (F, K)
-
-    centres = (np.arange(spec.shape[0]) * hop + n_fft / 2 - pad) / grid.RATE  # seconds
+    spec, centres = stft.analysis(x16, grid.N_FFT, grid.EMBED_HOP, grid.RATE)  # (F, K), (F,) seconds
     chip = np.clip(np.floor(centres / grid.CHIP_S).astype(int), 0, cell_db.shape[0] - 1)
     frame_db = cell_db[chip]  # (F, B)
-    frame_db = _smooth(frame_db, axis=0)  # soften the steps between chips
+    frame_db = stft.smooth(frame_db, axis=0)  # soften the steps between chips
     bands = grid.bin_bands()
     bin_db = np.where(bands >= 0, frame_db[:, np.maximum(bands, 0)], 0.0)  # (F, K)
-    bin_db = _smooth(bin_db, axis=1)  # and between bands: short filters, no pre-echo
+    bin_db = stft.smooth(bin_db, axis=1)  # and between bands: short filters, no pre-echo
     if limit_db is not None:  # each frame takes the tighter limit of the two detector frames nearest it
         nearest = (centres * grid.RATE - grid.N_FFT / 2) / grid.HOP
         before = np.clip(np.floor(nearest).astype(int), 0, limit_db.shape[0] - 1)
@@ -231,21 +210,7 @@ def _render(x16: np.ndarray, cell_db: np.ndarray, limit_db: np.ndarray | None = 
         bound = np.minimum(limit_db[before], limit_db[after])
         bin_db = np.clip(bin_db, -bound, bound)
     spec *= 10.0 ** (bin_db / 20.0) - 1.0
-
-    frames = np.fft.irfft(spec, n=n_fft, axis=1) * win  # (F, n_fft)
-    out = np.zeros(total + n_fft, dtype=np.float64)
-    for j in range(n_fft // hop):  # overlap-add, one hop-long slice of every frame at a time
-        piece = frames[:, j * hop : (j + 1) * hop].reshape(-1)
-        out[j * hop : j * hop + piece.size] += piece
-    out /= float(np.sum(win**2)) / hop  # Hann at 75 % overlap: the window squares sum to a constant
-    return out[pad : pad + x16.size].astype(np.float32)
-
-
-def _smooth(values: np.ndarray, axis: int) -> np.ndarray:
-    """Three-tap [1/4, 1/2, 1/4] smoothing along ``axis`` with the edge values repeated."""
-    moved = np.moveaxis(values, axis, 0)
-    padded = np.concatenate([moved[:1], moved, moved[-1:]])
-    return np.moveaxis(0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:], 0, axis)
+    return stft.synthesis(spec, grid.N_FFT, grid.EMBED_HOP, x16.size)
 
 
 def _fit(wav: np.ndarray, n: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import uniform_filter, uniform_filter1d
 
 from v2a.io.audio import resample
+from v2a.watermark.stft import hann
 
 RATE = 16_000  # Hz, the rate every computation runs at
 N_FFT = 512  # 32 ms Hann frames
@@ -121,7 +122,7 @@ def band_bins(scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
 @functools.cache
 def window() -> np.ndarray:
     """Periodic Hann window of ``N_FFT`` samples."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+    return hann(N_FFT)
 
 
 def power_spectrogram(x16: np.ndarray) -> np.ndarray:
