@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from v2a.eval.masking import noise_to_mask
 from v2a.io.audio import resample, save_audio
 from v2a.watermark import detect, embed
 from v2a.watermark.attacks import standard_attacks
-from watermark_robustness import SR, assemble, load_rows
+from watermark_robustness import SR, assemble, load_rows, masking
 
 PICKS = {"sfx": 3, "speech": 3, "music": 2, "ambience": 2}
 
@@ -45,7 +44,7 @@ def main() -> None:
             )
             found = detect(marked, SR)
             coded, rate = standard_attacks()["mp3_64k"](clean, SR, rng)
-            masking = (noise_to_mask(clean, marked, SR), noise_to_mask(clean, resample(coded, rate, SR), SR))
+            masks = (masking(clean, marked, SR), masking(clean, resample(coded, rate, SR), SR))
             name = f"{kind}{i + 1}"
             order = ("clean", "marked") if rng.random() < 0.5 else ("marked", "clean")
             waves = {"clean": clean, "marked": marked}
@@ -53,7 +52,7 @@ def main() -> None:
                 save_audio(args.out / f"{name}_{slot}.wav", waves[which], SR, subtype="PCM_16")
             diff = np.clip((marked - clean) * 10.0, -1, 1)
             save_audio(args.out / f"{name}_diff.wav", diff, SR, subtype="PCM_16")
-            items.append((name, kind, used, snr, order, found.p_value, masking))
+            items.append((name, kind, used, snr, order, found.p_value, masks))
     (args.out / "index.html").write_text(_page(items))
     print(f"wrote {args.out / 'index.html'} ({len(items)} pairs)")
 

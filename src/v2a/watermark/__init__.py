@@ -1,7 +1,8 @@
 """Audio watermark: a keyed, inaudible mark carrying 32 bits that survives codecs, filters and edits.
 
 ``embed`` marks a waveform, ``detect`` finds the mark with a p-value, its payload and where it is;
-``watermark_file`` / ``detect_file`` do the same for audio and video files. See ``grid`` for the method.
+``watermark_file`` / ``detect_file`` do the same for audio and video files. See ``grid`` for the method, and
+``subbass`` for the second, sync-only layer below 219 Hz that carries the mark where sound is mostly rumble.
 """
 
 from __future__ import annotations

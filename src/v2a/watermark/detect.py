@@ -25,6 +25,11 @@ The payload is read at the best hypothesis of each detected window: the units of
 soft value weighted by the mark's reliability where they lie, estimated per region of about 3 s by 5
 unit columns from the sync units and refined with the payload units' own posteriors (``_soft_bits``);
 the longest detected windows that do not overlap are summed, and the decoder and the CRC do the rest.
+
+The sub-bass layer (``subbass``: sync only, below the grid's bands) is searched too, with ``subbass.SHARE``
+of the false-positive budget; the grid's windows share the rest. When only that layer finds the mark, as
+for a rumble under noise, the segment is its best window, the speed is reported unchanged, and the payload
+is read from the grid's best window (often only as ``payload_guess`` then).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 from scipy.special import log_ndtr
 
-from v2a.watermark import grid
+from v2a.watermark import grid, subbass
 from v2a.watermark.embed import _check_audio
 from v2a.watermark.keys import DEFAULT_KEY, Layout, key_id, layout
 from v2a.watermark.payload import CODED_BITS, decode, encode, payload_fields
@@ -177,15 +182,20 @@ def detect(
         return Detection(False, 1.0, None, None, key_id=kid, note="audio is too short to hold a watermark")
     windows = _windows(frames)
     shares = _window_shares(windows)
+    grid_share = math.log(1.0 - subbass.SHARE)  # the rest of the budget goes to the sub-bass layer
     matches = [
-        dataclasses.replace(m, log_p=m.log_p - math.log(shares[m.start // CHUNK, m.frames // CHUNK]))
+        dataclasses.replace(
+            m, log_p=m.log_p - math.log(shares[m.start // CHUNK, m.frames // CHUNK]) - grid_share
+        )
         for span in _spans(windows)
         for m in _scan(x16, span, keyed)
     ]
+    sub_log_p, sub_span = subbass.log_p_value(x16, key)
+    sub_log_p -= math.log(subbass.SHARE)
     if not matches:
         return Detection(False, 1.0, None, None, key_id=kid, note="audio is silent")
     best = min(matches, key=lambda m: m.log_p)
-    p_value = min(1.0, math.exp(min(0.0, best.log_p)))
+    p_value = min(1.0, math.exp(min(0.0, best.log_p, sub_log_p)))
     detected = p_value < alpha
     found = [m for m in matches if m.log_p < math.log(alpha)]
     soft = _combine(found or [best])
@@ -197,10 +207,10 @@ def detect(
         p_value=p_value,
         payload=payload,
         payload_fields=payload_fields(payload) if payload is not None else None,
-        segments=_segments(found, x16.size) if detected else [],
+        segments=(_segments(found, x16.size) if found else [sub_span]) if detected else [],
         bit_confidence=agreement,
-        speed=best.speed,
-        pitch_shifted=best.pitch_shifted,
+        speed=best.speed if found else 1.0,
+        pitch_shifted=best.pitch_shifted if found else False,
         key_id=kid,
         decoded=decoded,
     )
