@@ -84,3 +84,14 @@ def test_sub_bass_budget_and_windows():
         assert windows[0][0] == 0 and windows[-1][1] == units  # the whole audio is covered
         assert all(b - a <= max(subbass.BLOCK_FRAMES, units) for a, b in windows)
     assert subbass.log_p_value(np.zeros(1000, np.float32), KEY)[0] == 0.0  # too short: no evidence
+
+
+def test_long_audio_is_searched_in_windows_that_find_a_marked_stretch(rumble):
+    """In 50 s of rumble with a 20 s marked stretch, a 16 s window inside it finds it and says where."""
+    clean = np.concatenate([rumble, rumble[::-1], rumble, rumble[::-1], rumble])
+    track = clean.copy()
+    track[2 * rumble.size : 4 * rumble.size] = embed(clean[2 * rumble.size : 4 * rumble.size], SR)
+    log_p, (start_s, end_s) = subbass.log_p_value(grid.to_grid_rate(track, SR), KEY)
+    assert log_p < math.log(1e-6)
+    assert start_s > 15.0 and end_s < 45.0 and end_s - start_s < 20.0  # a window over the marked stretch
+    assert subbass.log_p_value(grid.to_grid_rate(clean, SR), KEY)[0] > math.log(1e-3)

@@ -62,6 +62,7 @@ _WHITEN_FRAMES = 13  # moving average removed from the band levels (416 ms)
 _NORM = (21, 5)  # local RMS neighbourhood (frames, bands)
 _MIN_FRAMES = 4 * CHIP_FRAMES  # two unit rows
 _PINELIS = 2.0 * math.e**3 / 9.0
+_FRAME_BATCH = 1024  # detector frames transformed at once (bounds memory on long audio)
 
 
 def mark(x16: np.ndarray, key: str | bytes, strength: float = 1.0) -> np.ndarray:
@@ -116,9 +117,7 @@ def log_p_value(x16: np.ndarray, key: str | bytes) -> tuple[float, list[tuple[fl
     frames = 1 + max(0, x16.size - N_FFT) // HOP
     if x16.size < N_FFT or frames < _MIN_FRAMES:
         return 0.0, (0.0, x16.size / RATE)
-    frames_view = sliding_window_view(x16, N_FFT)[::HOP] * stft.hann(N_FFT)
-    spec = np.fft.rfft(frames_view, axis=1)
-    values, _, _ = _whiten(band_levels((spec.real**2 + spec.imag**2) / (N_FFT / 2.0) ** 2))
+    values, _, _ = _whiten(_detector_levels(x16))
     units = _unit_contrasts(values)  # (T', UNIT_COLS), unit starting at each frame
     windows = _windows(units.shape[0])
     signs = unit_signs(key)
@@ -129,6 +128,20 @@ def log_p_value(x16: np.ndarray, key: str | bytes) -> tuple[float, list[tuple[fl
             span = (start * HOP / RATE, min((end + 2 * CHIP_FRAMES) * HOP + N_FFT, x16.size) / RATE)
             best = (log_p, span)
     return best
+
+
+def _detector_levels(x16: np.ndarray) -> np.ndarray:
+    """(T, BANDS) band levels of unpadded frames (frame t spans samples [t * HOP, t * HOP + N_FFT)).
+
+    The spectra are taken ``_FRAME_BATCH`` frames at a time: only the 8 band levels of each frame are kept,
+    so an hour of audio needs no more memory than a minute.
+    """
+    frames = sliding_window_view(x16, N_FFT)[::HOP]
+    levels = []
+    for start in range(0, frames.shape[0], _FRAME_BATCH):
+        spec = np.fft.rfft(frames[start : start + _FRAME_BATCH] * stft.hann(N_FFT), axis=1)
+        levels.append(band_levels((spec.real**2 + spec.imag**2) / (N_FFT / 2.0) ** 2))
+    return np.concatenate(levels)
 
 
 def band_levels(power: np.ndarray) -> np.ndarray:
