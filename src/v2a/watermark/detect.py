@@ -192,8 +192,13 @@ def detect(
     ]
     sub_log_p, sub_span = subbass.log_p_value(x16, key)
     sub_log_p -= math.log(subbass.SHARE)
-    if not matches:
-        return Detection(False, 1.0, None, None, key_id=kid, note="audio is silent")
+    if not matches:  # nothing in the grid's bands: only the sub-bass layer can speak
+        p_value = min(1.0, math.exp(min(0.0, sub_log_p)))
+        if p_value < alpha:
+            return Detection(True, p_value, None, None, segments=[sub_span], key_id=kid)
+        silent = float(np.max(np.abs(x16))) < 10.0 ** (grid.SILENCE_DB / 20.0)
+        note = "audio is silent" if silent else "audio has no sound above 200 Hz, where the payload lives"
+        return Detection(False, p_value, None, None, key_id=kid, note=note)
     best = min(matches, key=lambda m: m.log_p)
     p_value = min(1.0, math.exp(min(0.0, best.log_p, sub_log_p)))
     detected = p_value < alpha
