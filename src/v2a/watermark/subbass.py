@@ -111,7 +111,7 @@ def _dominance(power: np.ndarray, chip: np.ndarray, n_chips: int) -> np.ndarray:
     return np.interp(excess, DOMINANCE_DB, (0.0, 1.0))
 
 
-def log_p_value(x16: np.ndarray, key: str | bytes) -> tuple[float, list[tuple[float, float]]]:
+def log_p_value(x16: np.ndarray, key: str | bytes) -> tuple[float, tuple[float, float]]:
     """Log p-value of this layer's mark in ``x16`` (the audio at ``RATE``), and where it was strongest.
 
     Returns:
@@ -180,7 +180,7 @@ def _whiten(level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     As ``grid.features``, but whitened in time only: the 2 x 2 unit already cancels what changes slowly across
     a pair of bands, and over 8 bands an average across them smears a band-limited sound's edge into noise
-    (on a 30-100 Hz rumble it cost half the score).
+    (noise low-passed at 90 Hz, marked, under white noise at 20 dB: log10 p -5.3 with it, -9.7 without).
     """
     white = level - uniform_filter1d(level, _WHITEN_FRAMES, axis=0, mode="nearest")
     spread = np.sqrt(np.maximum(uniform_filter(white * white, _NORM, mode="nearest"), 0.0))
