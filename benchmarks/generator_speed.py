@@ -15,7 +15,8 @@ The tiny preset is measured with and without a prompt; larger ones only with (th
 the run short. GFLOPs per forward come from ``torch.utils.flop_counter`` (matmuls and attention) and do
 not depend on the machine. Best and median of the repeats are reported; on a shared machine the best run
 is the least disturbed, and each row records the load average when it was measured. Weights are random
-unless ``--checkpoint`` gives a trained generator: speed does not depend on them.
+unless ``--checkpoint`` gives a trained generator (the file's ``weights`` says which, per network): speed does
+not depend on them.
 
 ``--convergence`` adds the solver study: distance of the Euler/Heun/midpoint sample at 1-32 network
 evaluations from a 128-step Heun reference (same noise), relative to the reference's spread. With random
@@ -43,7 +44,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from v2a.model.conditions import Conditions, TextFeatures
-from v2a.model.config import ModelConfig, model_config
+from v2a.model.config import PRESETS, ModelConfig, model_config
 from v2a.model.dit import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, AudioDiT, load_generator
 from v2a.model.flow import EVALS_PER_STEP, FlowMatching, make_noise, seed_generators
 
@@ -218,13 +219,14 @@ def main() -> None:
             if args.convergence:
                 torch.set_num_threads(max(args.threads))
                 convergence += convergence_rows(net, name)
+    params = {**old.get("params", {}), **{name: net.num_parameters() for name, net in nets}}
     report = {
         "benchmark": "generator_speed",
         "clip_s": DURATION,
         "latent_frames": model_config("tiny").sequence(DURATION).latent_frames,
         "prompt_tokens": PROMPT_TOKENS,
-        "weights": "checkpoint" if args.checkpoint else "random",
-        "params": {**old.get("params", {}), **{name: net.num_parameters() for name, net in nets}},
+        "params": params,
+        "weights": {name: "random" if name in PRESETS else "checkpoint" for name in params},
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
