@@ -66,9 +66,20 @@ class Layout:
 
     def cell_marks(self, coded: np.ndarray) -> np.ndarray:
         """(BLOCK_CHIPS, BANDS) +1/-1 mark of every cell: unit value times the 2 x 2 checkerboard."""
-        units = np.repeat(np.repeat(self.unit_marks(coded), 2, axis=0), 2, axis=1)
-        chips, bands = np.indices(units.shape)
-        return units * (1.0 - 2.0 * ((chips + bands) % 2)).astype(np.float32)
+        return checkerboard(self.unit_marks(coded))
+
+
+def checkerboard(units: np.ndarray) -> np.ndarray:
+    """(2 R, 2 C) float32 cell marks of (R, C) unit values: each unit a 2 x 2 square marked +u -u / -u +u."""
+    cells = np.repeat(np.repeat(units, 2, axis=0), 2, axis=1)
+    rows, cols = np.indices(cells.shape)
+    return (cells * (1.0 - 2.0 * ((rows + cols) % 2))).astype(np.float32)
+
+
+def keyed_rng(domain: bytes, key: str | bytes) -> np.random.Generator:
+    """Random generator seeded by the key and a domain tag, so each use of one key draws independently."""
+    seed = int.from_bytes(hashlib.sha256(domain + b"\0" + key_bytes(key)).digest()[:16], "little")
+    return np.random.default_rng(seed)
 
 
 def layout(key: str | bytes) -> Layout:
@@ -78,8 +89,7 @@ def layout(key: str | bytes) -> Layout:
 
 @functools.cache
 def _layout(key: bytes) -> Layout:
-    seed = int.from_bytes(hashlib.sha256(b"v2a-watermark-pattern\0" + key).digest()[:16], "little")
-    rng = np.random.default_rng(seed)
+    rng = keyed_rng(b"v2a-watermark-pattern", key)
     signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=UNITS)
     role = np.full(UNITS, -1, dtype=np.int16)
     for half in (0, 1):  # units are numbered row by row, so a half block is a contiguous range

@@ -23,7 +23,6 @@ the same Pinelis bound and a union over offsets and windows give a p-value that 
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 
 import numpy as np
@@ -33,7 +32,7 @@ from scipy.special import log_ndtr
 
 from v2a.audio.masking import masked_limit_db
 from v2a.watermark import grid, stft
-from v2a.watermark.keys import key_bytes
+from v2a.watermark.keys import checkerboard, key_bytes, keyed_rng
 
 RATE = grid.RATE
 N_FFT = 2048  # 128 ms Hann frames: 7.8 Hz bins
@@ -157,10 +156,8 @@ def band_levels(power: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _signs(key: bytes) -> np.ndarray:
-    seed = int.from_bytes(hashlib.sha256(b"v2a-watermark-subbass\0" + key).digest()[:16], "little")
-    return np.random.default_rng(seed).choice(
-        np.array([-1.0, 1.0], dtype=np.float32), size=(UNIT_ROWS, UNIT_COLS)
-    )
+    rng = keyed_rng(b"v2a-watermark-subbass", key)
+    return rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(UNIT_ROWS, UNIT_COLS))
 
 
 def unit_signs(key: str | bytes) -> np.ndarray:
@@ -170,9 +167,7 @@ def unit_signs(key: str | bytes) -> np.ndarray:
 
 def cell_signs(key: str | bytes) -> np.ndarray:
     """(BLOCK_CHIPS, BANDS) +1/-1 mark of every cell: the unit's sign times the 2 x 2 checkerboard."""
-    units = np.repeat(np.repeat(unit_signs(key), 2, axis=0), 2, axis=1)
-    chips, bands = np.indices(units.shape)
-    return units * (1.0 - 2.0 * ((chips + bands) % 2)).astype(np.float32)
+    return checkerboard(unit_signs(key))
 
 
 def _whiten(level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
