@@ -148,10 +148,9 @@ class _Match:
     frames: int
     z: float
     log_p: float  # log of the window's p-value (corrected for its hypotheses, then for the windows)
-    aligned: (
-        np.ndarray
-    )  # (chunks, rows, UNIT_COLS) float32 unit values times the key's signs (``_window_units``)
-    role: np.ndarray  # the key's role of each of those units
+    # (chunks, rows, UNIT_COLS) float32 unit values times the key's signs (``_window_units``), and their roles
+    aligned: np.ndarray
+    role: np.ndarray
     speed: float
     pitch_shifted: bool
 
