@@ -172,3 +172,38 @@ def test_a_generator_on_the_patched_mel_carries_its_codec_into_the_pipeline(shar
     shutil.rmtree(release / "codec")  # without its own codec the bundled one is used, and does not fit
     with pytest.raises(InputError, match="models 300 latent channels but its codec has 32"):
         FoleyPipeline.from_pretrained(release, device="cpu")
+
+
+def test_a_started_generator_is_widened_to_a_codec_that_extends_its_own(shards, corpus, tmp_path):
+    def pca(name: str, components: int, seed: int = 0) -> Path:
+        return train_codec(CodecTrainConfig(
+            data=(str(corpus / "manifest.jsonl"),), run_dir=str(tmp_path / name), preset="pca",
+            latent_dim=components, val_split="train", segment_seconds=0.5, stats_clips=4, val_clips=2,
+            seed=seed, device="cpu",
+        ))  # fmt: skip
+
+    narrow_codec, wide_codec, other_codec = pca("c8", 8), pca("c12", 12), pca("o12", 12, seed=5)
+    data = tmp_path / "shards"
+    shutil.copytree(shards, data)
+    extract_features(data, encoders=("latents",), overwrite=True, codec_checkpoint=narrow_codec, device="cpu",
+                     progress=False)  # fmt: skip
+    base = GeneratorTrainConfig(
+        run_dir=str(tmp_path / "narrow"), data=str(data), codec_checkpoint=str(narrow_codec), batch_size=2,
+        max_steps=1, min_seconds=1.0, max_seconds=3.0, device="cpu",
+    )  # fmt: skip
+    narrow = load_generator(train_generator(base))
+    extract_features(data, encoders=("latents",), overwrite=True, codec_checkpoint=wide_codec, device="cpu",
+                     progress=False)  # fmt: skip
+    widened = dataclasses.replace(
+        base, run_dir=str(tmp_path / "wide"), codec_checkpoint=str(wide_codec),
+        init_from=str(tmp_path / "narrow" / "release"), max_steps=0,
+    )  # fmt: skip
+    wide = load_generator(train_generator(widened))
+    assert wide.cfg.latent_dim == 12
+    torch.testing.assert_close(wide.latent_std[:8], narrow.latent_std)  # the known channels keep their scale
+    assert not torch.allclose(wide.latent_std[8:], torch.ones(4))  # the new ones are measured
+    torch.testing.assert_close(wide.final.linear.weight[:8], narrow.final.linear.weight)
+    with pytest.raises(InputError, match="not the started generator's latent space"):
+        train_generator(
+            dataclasses.replace(widened, run_dir=str(tmp_path / "other"), codec_checkpoint=str(other_codec))
+        )

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from v2a.audio.bundled import bundle_path, default_vocoder
+from v2a.audio.bundled import bundle_path, default_vocoder, generator_codec
 from v2a.audio.codec import Codec
 from v2a.encoders.cache import load_codec
 from v2a.encoders.semantic_head import SemanticHead, generator_head, head_from_checkpoint, token_dim
@@ -51,6 +51,7 @@ from v2a.model.config import ModelConfig, model_config
 from v2a.model.dit import AudioDiT, load_generator, loss_mask, save_generator
 from v2a.model.flow import FlowMatching
 from v2a.model.inputs import ClipFeatures, collate
+from v2a.model.widen import check_codec_extends, widen_generator
 from v2a.train.generator_data import (
     CORPUS_CACHE,
     Batch,
@@ -96,7 +97,9 @@ class GeneratorTrainConfig:
             bridge alone. A resumed or started network must have been built with the same choice.
         preset: network size (``tiny``, ``small``, ``medium``); on resume the checkpoint's architecture wins.
         init_from: a released generator (``bundled``: the shipped one) whose weights, architecture and latent
-            statistics start a new run, e.g. to fine-tune on your own footage (ignored when resuming).
+            statistics start a new run, e.g. to fine-tune on your own footage (ignored when resuming). With a
+            codec that extends the generator's (more principal components, the same first ones) the network
+            is widened to the new channels first.
         train_split: shard split to train on.
         val_data: shard folder of held-out clips for validation (None: no validation).
         val_split: its split.
@@ -178,6 +181,7 @@ class _Run:
     sched: torch.optim.lr_scheduler.LRScheduler
     ema: EMA
     step: int
+    widened_from: int | None = None  # the latent channels of a started network before it was widened
 
 
 def train_generator(config: GeneratorTrainConfig) -> Path:
@@ -247,7 +251,7 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
     codec = load_codec(cfg.codec_checkpoint)
     corpus = _corpus(cfg, ctx, run_dir, codec)
     head = _semantic_head(cfg, run_dir)
-    run = _build(cfg, ctx, run_dir, codec.config.latent_dim, token_dim(head))
+    run = _build(cfg, ctx, run_dir, codec, token_dim(head))
     rng = seed_run(cfg.seed, ctx, run.step)
     video = shard_clips(cfg.data, cfg.train_split, seed=cfg.seed + run.step, head=head) if cfg.data else None
     sampler = BatchSampler(
@@ -256,8 +260,10 @@ def _train(cfg: GeneratorTrainConfig, ctx: DistContext) -> Path:
     )  # fmt: skip
     net = unwrap(run.net)
     if run.step == 0:
-        if cfg.init_from is None:  # a started network keeps the statistics its weights were trained with
-            _set_latent_stats(net, sampler, ctx)
+        # a started network keeps the statistics its weights were trained with; a widened one measures its new
+        # channels' statistics
+        if cfg.init_from is None or run.widened_from is not None:
+            _set_latent_stats(net, sampler, ctx, first=run.widened_from or 0)
         run.ema = EMA(net, cfg.ema_decay)
     val = (
         load_shard_clips(cfg.val_data, cfg.val_split, limit=cfg.val_clips, head=head)
@@ -343,8 +349,13 @@ def _to(cond: Conditions, device: torch.device) -> Conditions:
 
 
 @torch.no_grad()
-def _set_latent_stats(net: AudioDiT, sampler: BatchSampler, ctx: DistContext, batches: int = 8) -> None:
-    """Per-channel mean and std of the training latents (valid frames of a few batches), the same on every rank."""
+def _set_latent_stats(
+    net: AudioDiT, sampler: BatchSampler, ctx: DistContext, batches: int = 8, first: int = 0
+) -> None:
+    """Per-channel mean and std of the training latents (valid frames of a few batches), the same on every rank.
+
+    Channels before ``first`` keep the statistics the network has (the channels a widened network knew).
+    """
     total = torch.zeros(net.cfg.latent_dim, dtype=torch.float64)
     sq, count = torch.zeros_like(total), 0
     for _ in range(batches):
@@ -361,22 +372,34 @@ def _set_latent_stats(net: AudioDiT, sampler: BatchSampler, ctx: DistContext, ba
         torch.distributed.all_reduce(stats)
     mean = stats[0] / stats[2]
     std = (stats[1] / stats[2] - mean.square()).clamp_min(1e-8).sqrt()
+    mean[:first], std[:first] = net.latent_mean[:first].double(), net.latent_std[:first].double()
     net.set_latent_stats(mean.float(), std.float())
     if ctx.is_main:
         log.info("latent stats: mean %.3f, std %.3f (averaged over channels)", mean.mean(), std.mean())
 
 
 def _build(
-    cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, latent_dim: int, semantic_dim: int
+    cfg: GeneratorTrainConfig, ctx: DistContext, run_dir: Path, codec: Codec, semantic_dim: int
 ) -> _Run:
     """Network, optimiser and EMA, fresh or from ``run_dir/last`` (architecture from the checkpoint).
 
-    A fresh network models ``latent_dim`` channels (the codec's) and reads ``semantic_dim``-channel visual
-    tokens; a started or resumed one must already.
+    A fresh network models the codec's latent channels and reads ``semantic_dim``-channel visual tokens; a
+    resumed one must already. A started one (``init_from``) must too, or model fewer channels of a codec
+    that ``codec`` extends: it is then widened (:mod:`v2a.model.widen`).
     """
+    latent_dim = codec.config.latent_dim
     resume_dir = find_train_state(run_dir)
     state = load_train_state(resume_dir) if resume_dir is not None else None
     start = _initial_network(cfg.init_from) if state is None else None
+    widened_from = None
+    if start is not None and start.cfg.latent_dim < latent_dim:
+        check_codec_extends(codec, generator_codec(_init_path(cfg.init_from)))
+        widened_from = start.cfg.latent_dim
+        start = widen_generator(start, latent_dim)
+        if ctx.is_main:
+            log.info(
+                "widened generator %s from %d to %d latent channels", cfg.init_from, widened_from, latent_dim
+            )
     arch = (
         model_config(cfg.preset, latent_dim=latent_dim, semantic_dim=semantic_dim)
         if start is None
@@ -422,7 +445,7 @@ def _build(
         ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
         # condition dropout and corpus batches leave some projections unused on some ranks in some steps
         model = nn.parallel.DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
-    return _Run(ctx, arch, model, opt, sched, ema, step)
+    return _Run(ctx, arch, model, opt, sched, ema, step, widened_from)
 
 
 def _semantic_head(cfg: GeneratorTrainConfig, run_dir: Path) -> SemanticHead | None:
@@ -432,15 +455,20 @@ def _semantic_head(cfg: GeneratorTrainConfig, run_dir: Path) -> SemanticHead | N
     if find_train_state(run_dir) is not None:
         return generator_head(run_dir / RELEASE)
     if cfg.init_from is not None:
-        return generator_head(bundle_path("generator") if cfg.init_from == "bundled" else cfg.init_from)
+        return generator_head(_init_path(cfg.init_from))
     return None
+
+
+def _init_path(init_from: str) -> Path:
+    """The release folder ``init_from`` names (``bundled``: the shipped generator)."""
+    return bundle_path("generator") if init_from == "bundled" else Path(init_from)
 
 
 def _initial_network(init_from: str | None) -> AudioDiT | None:
     """The released generator a new run starts from (``bundled``: the shipped one), or None."""
     if init_from is None:
         return None
-    return load_generator(bundle_path("generator") if init_from == "bundled" else init_from)
+    return load_generator(_init_path(init_from))
 
 
 @torch.no_grad()
