@@ -293,6 +293,7 @@ def _cmd_eval_train_classifier(args: argparse.Namespace) -> int:
         cache=args.cache,
         max_per_label=args.max_per_label,
         procedural_per_label=args.procedural_per_label,
+        round_trip=args.round_trip,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else json.dumps(report.to_dict()))
     return 0
@@ -454,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cache", default=None, help="embedding cache .npz (reused when present)")
     q.add_argument("--max-per-label", type=_positive_int, default=150, help="clips per label (default 150)")
     q.add_argument("--procedural-per-label", type=int, default=40, help="procedural renders per label (40)")
+    q.add_argument(
+        "--round-trip", choices=("codec", "none"), default="codec",
+        help="also train and test on each clip after the bundled codec -> vocoder round trip, so the classifier "
+        "hears the sound rather than the representation's artifacts (default codec; none: recordings only)",
+    )  # fmt: skip
     q.add_argument("--json", action="store_true", help="print the report as JSON")
     q.set_defaults(func=_cmd_eval_train_classifier)
 

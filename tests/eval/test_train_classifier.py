@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from eval_clips import SR, impacts_at
 
 from v2a.data.procedural_audio import noise_texture
+from v2a.errors import InputError
 from v2a.eval.classifier import load_classifier
 from v2a.eval.embeddings import default_embedder
 from v2a.eval.train_classifier import (
@@ -39,10 +41,12 @@ def _corpus(folder):
 def test_train_from_a_corpus_folder(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     cache = tmp_path / "emb.npz"
-    settings = {"max_per_label": 6, "max_blocks": 2, "procedural_per_label": 0, "progress": False}
+    settings = {"max_per_label": 6, "max_blocks": 2, "procedural_per_label": 0, "progress": False,
+                "round_trip": "none"}  # fmt: skip
     report = train_classifier(corpus, tmp_path / "clf", cache=cache, embedder=default_embedder(), **settings)
     assert report.labels == 2 and report.train_clips == 12 and report.test_clips == 4  # bell/ring: too few
     assert report.test_acc >= 0.75 and report.test_acc_coarse >= 0.75
+    assert report.test_acc_round_trip is None and report.train_blocks == 12  # 1.5 s clips: one block each
     model = load_classifier(tmp_path / "clf")
     assert model.labels == ("impact/wood", "weather/rain")
     meta = json.loads((tmp_path / "clf" / "config.json").read_text())["meta"]
@@ -50,6 +54,28 @@ def test_train_from_a_corpus_folder(tmp_path):
     stamp = cache.stat().st_mtime_ns
     train_classifier(corpus, tmp_path / "clf2", cache=cache, embedder=default_embedder(), **settings)
     assert cache.stat().st_mtime_ns == stamp  # everything came from the cache
+
+
+def test_round_trips_through_the_bundled_codec_train_and_test_beside_the_recordings(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "emb.npz"
+    settings = {"max_per_label": 6, "max_blocks": 2, "procedural_per_label": 1, "progress": False}
+    report = train_classifier(corpus, tmp_path / "clf", cache=cache, embedder=default_embedder(), **settings)
+    assert report.labels == len(set(procedural_labels()) | {"impact/wood", "weather/rain"})
+    assert report.train_clips == 12 + len(procedural_labels())
+    # every clip's block twice: the recording's and the round trip's
+    assert report.train_blocks == 2 * (12 + len(procedural_labels()))
+    assert report.test_acc_coarse >= 0.75 and report.test_acc_coarse_round_trip >= 0.75
+    meta = json.loads((tmp_path / "clf" / "config.json").read_text())["meta"]
+    assert meta["data"]["round_trip"] == "codec" and meta["report"]["test_acc_coarse_round_trip"] >= 0.75
+    with np.load(cache) as stored:
+        keys = json.loads(str(stored["keys"]))
+    assert sum(k.startswith("codec-trip:") for k in keys) == len(keys) // 2  # both copies cached
+
+
+def test_an_unknown_round_trip_is_refused(tmp_path):
+    with pytest.raises(InputError, match="round_trip"):
+        train_classifier(_corpus(tmp_path / "corpus"), tmp_path / "clf", round_trip="vocoder", progress=False)
 
 
 def test_selection_caps_and_drops_labels():
