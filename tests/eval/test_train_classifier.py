@@ -68,6 +68,7 @@ def test_round_trips_through_the_bundled_codec_train_and_test_beside_the_recordi
     assert report.test_acc_coarse >= 0.75 and report.test_acc_coarse_round_trip >= 0.75
     meta = json.loads((tmp_path / "clf" / "config.json").read_text())["meta"]
     assert meta["data"]["round_trip"] == "codec" and meta["report"]["test_acc_coarse_round_trip"] >= 0.75
+    assert set(meta["data"]["round_trip_models"]) == {"codec", "vocoder"}  # which bundle made the round trips
     with np.load(cache) as stored:
         keys = json.loads(str(stored["keys"]))
     assert sum(k.startswith("codec-trip:") for k in keys) == len(keys) // 2  # both copies cached

@@ -25,6 +25,7 @@ Rebuild the bundled checkpoint::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from v2a.audio.bundled import default_codec, default_vocoder
+from v2a.audio.bundled import bundle_path, default_codec, default_vocoder
 from v2a.audio.reconstruct import reconstruct_waveform
 from v2a.data import procedural_audio as pa
 from v2a.data.sfx_corpus import read_manifest
@@ -45,6 +46,7 @@ from v2a.eval.classifier import FitConfig, SoundClassifier, category, fit_classi
 from v2a.eval.embeddings import BLOCK_FRAMES, BLOCK_HOP, HOP, SAMPLE_RATE, Embedding, SfxEmbedder
 from v2a.eval.inputs import fit_length
 from v2a.io.audio import load_audio, resample
+from v2a.model.checkpoint import WEIGHTS_FILE
 
 Embed = Callable[[np.ndarray, int], Embedding]
 # a degradation of a waveform (wav, sample rate) -> (wav, sample rate), e.g. the codec -> vocoder round trip
@@ -320,7 +322,8 @@ def train_classifier(
         "fit": asdict(fit),
         "data": {"corpus": str(corpus), "max_per_label": max_per_label, "min_per_label": min_per_label,
                  "max_blocks": max_blocks, "procedural_per_label": procedural_per_label,
-                 "round_trip": round_trip, "train_per_label": dict(sorted(Counter(examples).items()))},
+                 "round_trip": round_trip, "round_trip_models": _round_trip_models(round_trip),
+                 "train_per_label": dict(sorted(Counter(examples).items()))},
     }  # fmt: skip
     save_classifier(model, out, meta=meta)
     return report
@@ -340,6 +343,17 @@ def codec_round_trip() -> Transform:
         return reconstruct_waveform(at_rate, via="codec", vocoder=vocoder, codec=codec), rate
 
     return trip
+
+
+def _round_trip_models(round_trip: str) -> dict[str, str]:
+    """SHA-256 (first 16 hex digits) of the bundled weights the round trips went through, so a rebuild after
+    the bundle changes is told apart from this classifier."""
+    if round_trip != "codec":
+        return {}
+    return {
+        kind: hashlib.sha256((bundle_path(kind) / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+        for kind in ("codec", "vocoder")
+    }
 
 
 def _prefix(tag: str) -> str:
