@@ -71,7 +71,11 @@ def test_round_trips_through_the_bundled_codec_train_and_test_beside_the_recordi
     assert set(meta["data"]["round_trip_models"]) == {"codec", "vocoder"}  # which bundle made the round trips
     with np.load(cache) as stored:
         keys = json.loads(str(stored["keys"]))
-    assert sum(k.startswith("codec-trip:") for k in keys) == len(keys) // 2  # both copies cached
+    models = meta["data"]["round_trip_models"]
+    tag = f"codec-trip-{models['codec']}-{models['vocoder']}:"
+    assert (
+        sum(k.startswith(tag) for k in keys) == len(keys) // 2
+    )  # both copies cached, under the bundle's hashes
 
 
 def test_an_unknown_round_trip_is_refused(tmp_path):

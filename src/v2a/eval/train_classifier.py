@@ -52,7 +52,7 @@ Embed = Callable[[np.ndarray, int], Embedding]
 # a degradation of a waveform (wav, sample rate) -> (wav, sample rate), e.g. the codec -> vocoder round trip
 Transform = Callable[[np.ndarray, int], tuple[np.ndarray, int]]
 ROUND_TRIPS = ("codec", "none")
-CODEC_TAG = "codec-trip"  # cache-key prefix of the codec round trips' embeddings
+CODEC_TAG = "codec-trip"  # cache-key prefix of the codec round trips' embeddings (with the bundle's hashes)
 PROCEDURAL_S = 2.3  # one embedding block
 # label -> how Foley world's procedural generator makes one event (rng, sample rate) -> waveform
 _STEP_SURFACES = ("wood", "stone", "metal", "gravel", "grass", "dirt", "sand", "snow", "water")
@@ -281,8 +281,9 @@ def train_classifier(
     embedder = embedder or SfxEmbedder()
     cache_path = Path(cache) if cache is not None else None
     domains: list[tuple[str, Transform | None]] = [("", None)]
-    if round_trip == "codec":
-        domains.append((CODEC_TAG, codec_round_trip()))
+    models = _round_trip_models(round_trip)
+    if round_trip == "codec":  # keys name the bundle, so a cache never serves another vocoder's round trips
+        domains.append((f"{CODEC_TAG}-{models['codec']}-{models['vocoder']}", codec_round_trip()))
     examples: list[str] = []
     parts = []
     for tag, transform in domains:
@@ -322,7 +323,7 @@ def train_classifier(
         "fit": asdict(fit),
         "data": {"corpus": str(corpus), "max_per_label": max_per_label, "min_per_label": min_per_label,
                  "max_blocks": max_blocks, "procedural_per_label": procedural_per_label,
-                 "round_trip": round_trip, "round_trip_models": _round_trip_models(round_trip),
+                 "round_trip": round_trip, "round_trip_models": models,
                  "train_per_label": dict(sorted(Counter(examples).items()))},
     }  # fmt: skip
     save_classifier(model, out, meta=meta)
