@@ -73,9 +73,8 @@ def test_round_trips_through_the_bundled_codec_train_and_test_beside_the_recordi
         keys = json.loads(str(stored["keys"]))
     models = meta["data"]["round_trip_models"]
     tag = f"codec-trip-{models['codec']}-{models['vocoder']}:"
-    assert (
-        sum(k.startswith(tag) for k in keys) == len(keys) // 2
-    )  # both copies cached, under the bundle's hashes
+    round_trips = sum(k.startswith(tag) for k in keys)
+    assert round_trips == len(keys) // 2  # both copies cached, the round trips under the bundle's hashes
 
 
 def test_an_unknown_round_trip_is_refused(tmp_path):

@@ -281,9 +281,12 @@ def train_classifier(
     embedder = embedder or SfxEmbedder()
     cache_path = Path(cache) if cache is not None else None
     domains: list[tuple[str, Transform | None]] = [("", None)]
-    models = _round_trip_models(round_trip)
-    if round_trip == "codec":  # keys name the bundle, so a cache never serves another vocoder's round trips
-        domains.append((f"{CODEC_TAG}-{models['codec']}-{models['vocoder']}", codec_round_trip()))
+    models: dict[str, str] = {}
+    if round_trip == "codec":
+        trip = codec_round_trip()  # first, so a missing bundle is a ModelUnavailableError
+        models = _bundle_hashes()
+        # keys name the bundle, so a cache never serves another vocoder's round trips
+        domains.append((f"{CODEC_TAG}-{models['codec']}-{models['vocoder']}", trip))
     examples: list[str] = []
     parts = []
     for tag, transform in domains:
@@ -346,11 +349,9 @@ def codec_round_trip() -> Transform:
     return trip
 
 
-def _round_trip_models(round_trip: str) -> dict[str, str]:
-    """SHA-256 (first 16 hex digits) of the bundled weights the round trips went through, so a rebuild after
-    the bundle changes is told apart from this classifier."""
-    if round_trip != "codec":
-        return {}
+def _bundle_hashes() -> dict[str, str]:
+    """SHA-256 (first 16 hex digits) of the bundled codec's and vocoder's weights: which bundle the round trips
+    went through, so a rebuild after the bundle changes is told apart."""
     return {
         kind: hashlib.sha256((bundle_path(kind) / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
         for kind in ("codec", "vocoder")
