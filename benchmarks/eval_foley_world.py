@@ -160,10 +160,10 @@ def main() -> None:
             if not folder:
                 parser.error(f"--system needs NAME=DIR, got {spec!r}")
             systems[name] = Path(folder)
-        summaries, notes, seconds = score_systems(args.manifest, systems, options)
+        summaries, notes, seconds, categories = score_systems(args.manifest, systems, options)
     title = f"Foley world held-out set `{args.manifest}` ({len(rows)} clips), scored by `v2a eval`"
     info = {"title": title, "manifest": str(args.manifest), "clips": len(rows), "seconds": round(seconds, 1)}
-    json_path, md_path = write_results(args.name, summaries, notes, info)
+    json_path, md_path = write_results(args.name, summaries, notes, info, categories=categories)
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
 

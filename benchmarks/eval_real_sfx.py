@@ -121,7 +121,7 @@ def main() -> None:
             for i, (row, wav) in enumerate(zip(rows, refs, strict=True)):
                 save_audio(folder / f"{Path(row.video).stem}.wav", np.clip(corrupt(i, wav), -1, 1), SR)
             systems[name] = folder
-        summaries, notes, seconds = score_systems(manifest, systems, options)
+        summaries, notes, seconds, _ = score_systems(manifest, systems, options)
     title = (f"Held-out real recordings: SFX corpus test split, {len(rows)} clips (<= {args.per_label} per label, "
              f"seed {args.seed}), ground truth vs corruptions, scored by `v2a eval`")  # fmt: skip
     info = {"title": title, "corpus": str(args.corpus), "clips": len(rows), "seconds": round(seconds, 1)}

@@ -92,7 +92,7 @@ def main() -> None:
         }
         print(f"{name}: {speed[name]}", flush=True)
         systems[name] = folder
-    summaries, notes, seconds = score_systems(args.manifest, systems, EvalOptions(limit=args.limit))
+    summaries, notes, seconds, _ = score_systems(args.manifest, systems, EvalOptions(limit=args.limit))
     for name, summary in summaries.items():
         summary.update(speed[name])
     title = (

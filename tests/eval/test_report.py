@@ -34,6 +34,7 @@ def test_report_links_every_file_it_writes(clips, tmp_path):
     for link in links:
         assert (tmp_path / link).is_file(), link
     assert "onset_acc" in page and "clips" in page
+    assert "Sound class per category" not in page  # no class metric scored, so no per-category table
 
     video = tmp_path / "out_files" / "000.mp4"
     info = probe(video)
@@ -55,3 +56,7 @@ def test_report_of_ground_truth_and_bad_paths(clips, tmp_path):
     )  # video, player, spectrogram
     with pytest.raises(InputError, match=r"\.html"):
         write_report(result, tmp_path / "gt.txt")
+    classed = evaluate_manifest(manifest, options=EvalOptions(metrics=("class",)))
+    page = write_report(classed, tmp_path / "class.html").read_text()
+    section = page.split("Sound class per category", 1)[1].split("<section>", 1)[0]
+    assert "<td>impact</td><td>1</td>" in section

@@ -119,3 +119,31 @@ def test_the_learned_offset_estimator_is_called_with_the_video_and_track(clips, 
     ).summary
     assert summary["av_offset_s"] == 0.25
     assert calls == [(str(c.video), (round(c.duration_s * SR),), SR) for c in clips[:2]]
+
+
+def test_the_class_metric_per_category_names_what_each_system_is_heard_as(manifest, corrupted, scorer):
+    from v2a.eval.breakdown import category_breakdown
+
+    gt = evaluate_manifest(manifest, options=scorer.options, scorer=scorer)
+    assert all(c.targets and all(t.startswith("impact") for t in c.targets) for c in gt.clips)
+    rows = category_breakdown(gt.clips)
+    assert (
+        next(iter(rows)) == "impact"
+        and rows["impact"]["clips"] == 3
+        and rows["impact"]["target_share"] == 1.0
+    )
+    assert rows["impact"]["recall"] == pytest.approx(gt.summary["class_acc_coarse"])
+    assert sum(r["heard_share"] for r in rows.values()) == pytest.approx(1.0)
+    assert all(
+        "recall" not in r for cat, r in rows.items() if cat != "impact"
+    )  # heard, but on no clip's list
+    silent = evaluate_manifest(
+        manifest, audio_dir=corrupted["silence"], options=scorer.options, scorer=scorer
+    )
+    assert category_breakdown(silent.clips) == {
+        "impact": {"clips": 3.0, "target_share": 1.0, "recall": 0.0, "heard_share": 0.0}
+    }
+    stored = gt.to_dict()["clips"][0]
+    assert stored["targets"] == gt.clips[0].targets and "top_category" in stored["generations"][0]
+    quiet = evaluate_manifest(manifest, options=EvalOptions(metrics=("quality",)))
+    assert category_breakdown(quiet.clips) == {}

@@ -224,6 +224,13 @@ def names_nothing(probs: np.ndarray) -> bool:
     return float(np.ptp(np.asarray(probs))) < 1e-9
 
 
+def top_category(model: SoundClassifier, probs: np.ndarray) -> str | None:
+    """The most probable coarse category of a clip posterior; None for a flat one (a silent track)."""
+    if names_nothing(probs):
+        return None
+    return model.categories[int(np.argmax(model.category_proba(probs)))]
+
+
 def label_match(model: SoundClassifier, probs: np.ndarray, targets: Sequence[str]) -> dict[str, float]:
     """Whether the top label / top category of a clip posterior is one of the clip's own labels.
 
@@ -238,10 +245,10 @@ def label_match(model: SoundClassifier, probs: np.ndarray, targets: Sequence[str
     """
     if not targets:
         return {}
-    if names_nothing(probs):
+    top_cat = top_category(model, probs)
+    if top_cat is None:
         return {"class_acc": 0.0, "class_acc_coarse": 0.0}
     top = model.labels[int(np.argmax(probs))]
-    top_cat = model.categories[int(np.argmax(model.category_proba(probs)))]
     return {
         "class_acc": float(top in set(targets)),
         "class_acc_coarse": float(top_cat in {category(t) for t in targets}),

@@ -3,8 +3,8 @@
 One self-contained folder: ``out.html`` plus ``out_files/`` with, per clip, the video with the first
 generated track muxed into a copy (video stream copied, AAC audio) and its middle frame as the poster, the
 generated and reference tracks as FLAC for the audio players, and a PNG of their log-mel spectrograms with
-the clip's events marked. The page starts with the summary table and notes, then one section per clip with
-its metric table (one column per track).
+the clip's events marked. The page starts with the summary table and notes and the class metric per
+category, then one section per clip with its metric table (one column per track).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from PIL import Image
 from v2a.audio.mel import log_mel
 from v2a.audio.spec import DEFAULT_SPEC
 from v2a.errors import InputError
+from v2a.eval.breakdown import category_breakdown
 from v2a.eval.inputs import fit_length, load_track
 from v2a.eval.results import ClipResult, EvalResult
 from v2a.io.atomic import atomic_output, check_output_path
@@ -76,7 +77,7 @@ def write_report(
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{meta}</p>{notes}"
-        f"<h2>Summary</h2>{summary}{shown}{''.join(sections)}</body></html>\n"
+        f"<h2>Summary</h2>{summary}{_category_section(result)}{shown}{''.join(sections)}</body></html>\n"
     )
     with atomic_output(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -94,6 +95,21 @@ def check_report_path(out: str | os.PathLike) -> Path:
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"the report {out_path} must be an .html file")
     return out_path
+
+
+def _category_section(result: EvalResult) -> str:
+    """The class metric per category of the clips' labels (empty when no track was classified)."""
+    rows = category_breakdown(result.clips)
+    if not rows:
+        return ""
+    cells = [
+        [cat, _fmt(r["clips"]), _fmt(r.get("recall")), _fmt(r["heard_share"])] for cat, r in rows.items()
+    ]
+    return (
+        "<h2>Sound class per category</h2><p class='caption'>clips: clips whose labels include the category; "
+        "recall: share of their tracks whose top category is it; heard: share of all tracks heard as it.</p>"
+        + _table(["category", "clips", "recall", "heard"], cells)
+    )
 
 
 def _clip_section(clip: ClipResult, index: int, files: Path) -> str:

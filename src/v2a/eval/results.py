@@ -23,6 +23,7 @@ class ClipResult:
         metrics: clip-level values (means over generations, plus diversity and negative-prompt drop).
         generations: one dict per scored track: ``file``, ``path`` (None for the reference), ``prompt``,
             ``negative_prompt``, ``seed`` and its metric values.
+        targets: the clip's sound labels (its own and its events'), which the class metrics are scored against.
     """
 
     id: str
@@ -33,6 +34,7 @@ class ClipResult:
     events: list[dict[str, Any]]
     metrics: dict[str, float]
     generations: list[dict[str, Any]]
+    targets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +60,7 @@ class EvalResult:
             {
                 "summary": self.summary,
                 "clips": [
-                    {"id": c.id, "video": c.video, "reference": c.reference, "metrics": c.metrics,
+                    {"id": c.id, "video": c.video, "reference": c.reference, "targets": c.targets, "metrics": c.metrics,
                      "generations": [{k: v for k, v in g.items() if k != "path"} for g in c.generations]}
                     for c in self.clips
                 ],

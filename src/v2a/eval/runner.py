@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from v2a.data.manifest import ClipRow, read_manifest
 from v2a.errors import InputError
-from v2a.eval.classifier import SILENT_PEAK, kl_divergence, label_match
+from v2a.eval.classifier import SILENT_PEAK, kl_divergence, label_match, top_category
 from v2a.eval.cost import summarize_costs
 from v2a.eval.diversity import pairwise_diversity
 from v2a.eval.fad import cosine_similarity, frechet_distance
@@ -207,6 +207,7 @@ def _score_clip(
             if "class" in groups:
                 values.update(label_match(scorer.classifier, probs, targets))
                 values["top_label"] = scorer.classifier.labels[int(np.argmax(probs))]
+                values["top_category"] = top_category(scorer.classifier, probs)
                 if ref is not None and ref[2] is not None:
                     values["kl"] = kl_divergence(ref[2], probs)
             if "prompt" in groups and gen.prompt:
@@ -226,7 +227,9 @@ def _score_clip(
         if drop is not None:
             metrics["neg_prompt_drop"] = drop
     events = [{k: e[k] for k in ("start_s", "end_s", "label") if e.get(k) is not None} for e in row.events]
-    return ClipResult(row.id, row.video, row.audio, row.duration_s, row.caption, events, metrics, per_gen)
+    return ClipResult(
+        row.id, row.video, row.audio, row.duration_s, row.caption, events, metrics, per_gen, targets
+    )
 
 
 def _sync_metrics(row: ClipRow, wav: np.ndarray, scorer: Scorer, options: EvalOptions) -> dict[str, float]:
