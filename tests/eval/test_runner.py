@@ -10,6 +10,7 @@ import pytest
 from eval_clips import SR, shift, write_clip_manifest
 
 from v2a.errors import InputError
+from v2a.eval.breakdown import category_breakdown
 from v2a.eval.runner import EvalOptions, Scorer, evaluate_manifest, format_summary
 from v2a.io.audio import save_audio
 
@@ -122,8 +123,6 @@ def test_the_learned_offset_estimator_is_called_with_the_video_and_track(clips, 
 
 
 def test_the_class_metric_per_category_names_what_each_system_is_heard_as(manifest, corrupted, scorer):
-    from v2a.eval.breakdown import category_breakdown
-
     gt = evaluate_manifest(manifest, options=scorer.options, scorer=scorer)
     assert all(c.targets and all(t.startswith("impact") for t in c.targets) for c in gt.clips)
     rows = category_breakdown(gt.clips)
