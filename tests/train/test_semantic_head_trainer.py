@@ -14,9 +14,17 @@ from PIL import Image
 from skimage import data
 
 from v2a.data.manifest import ClipRow, write_manifest
-from v2a.data.shards import write_shards
-from v2a.encoders.cache import extract_features
-from v2a.encoders.semantic_head import generator_head, head_from_checkpoint, label_phrase
+from v2a.data.shards import ShardDataset, write_shards
+from v2a.encoders.cache import extract_features, read_semantic
+from v2a.encoders.semantic import SemanticEncoder
+from v2a.encoders.semantic_head import (
+    NO_SOURCE,
+    feature_shots,
+    generator_head,
+    head_from_checkpoint,
+    label_phrase,
+    shot_mean,
+)
 from v2a.errors import InputError
 from v2a.io.writer import write_video
 from v2a.train.semantic_head_trainer import (
@@ -203,3 +211,66 @@ def test_a_generator_release_carries_its_head_and_the_pipeline_uses_it(photo_sha
     started = train_generator(dataclasses.replace(config, run_dir=str(tmp_path / "c"), semantic_head=None,
                                                   init_from=str(release)))  # fmt: skip
     assert generator_head(started) is not None  # a run started from a release with a head keeps it
+
+
+def _photo_folder(root: Path) -> Path:
+    """A backgrounds folder (``backgrounds.jsonl`` + images) of plain photographs with nothing that sounds."""
+    pictures = {"astronaut": (data.astronaut, "train"), "hubble": (data.hubble_deep_field, "train"),
+                "camera": (data.camera, "train"), "retina": (data.retina, "test")}  # fmt: skip
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for name, (load, split) in pictures.items():
+        pixels = load()
+        Image.fromarray(np.stack([pixels] * 3, -1) if pixels.ndim == 2 else pixels).save(
+            root / f"images/{name}.png"
+        )
+        rows.append({"path": f"images/{name}.png", "kind": "photo", "material": "outdoor", "split": split})
+    (root / "backgrounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_shots_are_found_where_the_picture_jumps_and_posteriors_are_averaged_over_them(photo_shards):
+    rng = np.random.default_rng(0)
+    looks = rng.standard_normal((3, 1280)).astype(np.float32)
+    order = [0] * 5 + [1] * 3 + [0] * 4
+    features = (looks[order] + 0.1 * rng.standard_normal((12, 1280))).astype(np.float32)
+    shots = feature_shots(features)
+    assert shots.tolist() == [0] * 5 + [1] * 3 + [2] * 4  # a return to an earlier look is a new shot
+    assert feature_shots(features[:1]).tolist() == [0] and len(feature_shots(features[:0])) == 0
+    values = np.arange(12, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(shot_mean(values, shots)[:, 0], [2] * 5 + [6] * 3 + [9.5] * 4)
+    # real frames: a two-shot clip's frames repeat one picture per shot, so each half is one shot
+    dataset = ShardDataset(
+        photo_shards[0], "train", features=("semantic",), shuffle_buffer=0, decode_audio=False
+    )
+    clip = next(iter(dataset))
+    found = feature_shots(read_semantic(clip["features"]["semantic"]).features)
+    assert len(set(found[:8].tolist())) == 1 and len(set(found[8:].tolist())) == 1
+
+
+def test_a_head_taught_plain_photographs_hands_them_back_to_the_bridge(photo_shards, tmp_path):
+    train, held_out = photo_shards
+    photos = _photo_folder(tmp_path / "backgrounds")
+    cfg = SemanticHeadTrainConfig(run_dir=str(tmp_path / "run"), data=str(train), val_data=str(held_out),
+                                  val_split="test", hidden=64, epochs=40, batch_size=32, photos=str(photos),
+                                  photo_crops=8)  # fmt: skip
+    head = head_from_checkpoint(train_semantic_head(cfg))
+    assert head.labels == (*sorted(SOURCES), NO_SOURCE) and head.smooth_shots
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]
+    assert report["abstain"]["photos"] >= 0.9
+    assert report["val"]["head"]["acc"] >= 0.9  # it still names the sources on unseen backdrops
+    # a photograph it never saw: the head abstains, and its vector is (almost) the bridge's own
+    encoder = SemanticEncoder()
+    picture = Image.open(photos / "images/retina.png").convert("RGB").resize((224, 224))
+    unseen = encoder.encode_frames(np.asarray(picture)[None])
+    assert head.labels[int(np.argmax(head.posteriors(unseen.features)))] == NO_SOURCE
+    handed_back = head.text_space(unseen.features, fallback=unseen.text_space)
+    assert float(handed_back[0] @ unseen.text_space[0]) > 0.9
+    # a frame with a source keeps the source's phrase, whatever the bridge says
+    frames = load_frames(held_out, "test")
+    vectors = head.text_space(frames.features[:16], fallback=frames.text_space[:16])
+    phrases = head.label_embeddings.numpy()[: len(SOURCES)]
+    nearest = [head.labels[i] for i in np.argmax(vectors @ phrases.T, axis=1)]
+    assert np.mean([n in t for n, t in zip(nearest, frames.targets[:16], strict=True)]) >= 0.9
+    with pytest.raises(InputError, match="photos"):
+        train_semantic_head(dataclasses.replace(cfg, abstain=False))

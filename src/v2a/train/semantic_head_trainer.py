@@ -8,6 +8,11 @@ sound source are left out. The loss is cross-entropy against the uniform
 distribution over those labels, so a shot with a door and a ball teaches both. Labels are weighted by the
 inverse square root of their frequency, so footsteps (a third of Foley world's events) do not drown the rest.
 
+With ``abstain`` (the default) the frames of shots with no visible source, and with ``photos`` random crops of
+a backgrounds folder's training photographs (plain pictures with nothing the head knows, at full and at Foley
+world's size), are taught as ``NO_SOURCE``: the head learns that a picture without its sprites shows nothing it
+can name, and then hands such frames back to the ImageNet bridge (``SemanticHead.text_space``).
+
 A frame counts as right when the head's top label is one of its targets (``acc``), or when its category is
 (``acc_coarse``). The ImageNet bridge scored the same way (the label phrase nearest to its text-space vector)
 is the baseline written beside it. The run folder holds ``metrics.json`` (the final scores),
@@ -34,7 +39,8 @@ import torch.nn.functional as F
 
 from v2a.data.shards import ShardDataset
 from v2a.encoders.cache import read_semantic
-from v2a.encoders.semantic_head import KIND, SemanticHead
+from v2a.encoders.efficientnet import NUM_FEATURES
+from v2a.encoders.semantic_head import KIND, NO_SOURCE, SemanticHead
 from v2a.encoders.text import TextEncoder
 from v2a.errors import InputError
 from v2a.eval.classifier import category
@@ -61,6 +67,11 @@ class SemanticHeadTrainConfig:
         dropout: dropout rate before the output layer.
         input_dropout: dropout rate of the input features (see ``SemanticHead``).
         top_k: labels mixed into the text-space vector.
+        abstain: teach ``NO_SOURCE`` on frames without a visible source (and on ``photos``).
+        photos: a backgrounds folder (``v2a data backgrounds``) whose training photographs, cropped at random,
+            are taught as ``NO_SOURCE`` (None: none; needs ``abstain``).
+        photo_crops: random crops per photograph.
+        smooth_shots: the released head averages its posteriors over each shot (see ``SemanticHead``).
         epochs: passes over the training frames.
         batch_size: frames per step.
         lr: AdamW peak learning rate (cosine decay to zero).
@@ -77,6 +88,10 @@ class SemanticHeadTrainConfig:
     dropout: float = 0.3
     input_dropout: float = 0.8
     top_k: int = 3
+    abstain: bool = True
+    photos: str | None = None
+    photo_crops: int = 24
+    smooth_shots: bool = True
     epochs: int = 30
     batch_size: int = 512
     lr: float = 2e-3
@@ -97,12 +112,14 @@ class LabelledFrames:
         text_space: (N, 384) float32 the ImageNet bridge's vectors of the same frames.
         targets: per frame, its labels (non-empty, sorted).
         clips: (N,) index of each frame's clip.
+        no_source: (M, 1280) float32 features of the frames whose shot shows no sound source.
     """
 
     features: np.ndarray
     text_space: np.ndarray
     targets: list[tuple[str, ...]]
     clips: np.ndarray
+    no_source: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, NUM_FEATURES), np.float32))
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -130,17 +147,19 @@ def on_screen_labels(meta: dict, times_s: np.ndarray) -> list[tuple[str, ...]]:
 
 
 def load_frames(shard_dir: str | Path, split: str) -> LabelledFrames:
-    """Every frame of a shard split that has a sound source on screen, with its labels.
+    """Every frame of a shard split that has a sound source on screen, with its labels (and the others apart).
 
     Raises:
         InputError: the split has no such frame.
     """
     dataset = ShardDataset(shard_dir, split, features=("semantic",), shuffle_buffer=0, decode_audio=False)
     features, text_space, targets, clips = [], [], [], []
+    empty = [np.zeros((0, NUM_FEATURES), np.float32)]
     for i, sample in enumerate(dataset):
         semantic = read_semantic(sample["features"]["semantic"])
         labels = on_screen_labels(sample["meta"], semantic.times_s)
         keep = [j for j, frame_labels in enumerate(labels) if frame_labels]
+        empty.append(semantic.features[[j for j, frame_labels in enumerate(labels) if not frame_labels]])
         features.append(semantic.features[keep])
         text_space.append(semantic.text_space[keep])
         targets.extend(labels[j] for j in keep)
@@ -149,8 +168,49 @@ def load_frames(shard_dir: str | Path, split: str) -> LabelledFrames:
         raise InputError(f"{shard_dir} ({split}) has no frame with a labelled sound source on screen")
     return LabelledFrames(
         np.concatenate(features).astype(np.float32), np.concatenate(text_space).astype(np.float32),
-        targets, np.concatenate(clips),
+        targets, np.concatenate(clips), np.concatenate(empty).astype(np.float32),
     )  # fmt: skip
+
+
+def photo_features(folder: str | Path, *, crops: int, seed: int = 0) -> np.ndarray:
+    """(N, 1280) features of random crops of a backgrounds folder's training photographs and artworks.
+
+    Each crop (a quarter to all of the picture, at a video aspect, mirrored half the time) is seen at full
+    resolution or, half the time, first shrunk to 160 pixels wide like Foley world's frames.
+
+    Raises:
+        InputError: the folder has no training photograph.
+    """
+    from PIL import Image
+
+    from v2a.data.foley_world.backgrounds import BackgroundLibrary, load_picture
+    from v2a.encoders.semantic import IMAGE_SIZE, SemanticEncoder
+
+    pictures = [
+        p for p in BackgroundLibrary(folder).pictures if p.kind in ("photo", "art") and p.split == "train"
+    ]
+    if not pictures:
+        raise InputError(f"{folder} has no training photograph to teach as no source")
+    rng = np.random.default_rng(seed)
+    frames = []
+    for picture in pictures:
+        image = Image.fromarray(load_picture(picture.path))
+        for _ in range(crops):
+            aspect = float(rng.choice([16 / 9, 4 / 3, 1.0]))
+            area = rng.uniform(0.25, 1.0) * image.width * image.height
+            w = int(min(image.width, np.sqrt(area * aspect)))
+            h = int(min(image.height, w / aspect))
+            x0, y0 = int(rng.integers(0, image.width - w + 1)), int(rng.integers(0, image.height - h + 1))
+            crop = image.crop((x0, y0, x0 + w, y0 + h))
+            if rng.random() < 0.5:
+                crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            if rng.random() < 0.5:
+                crop = crop.resize((160, max(1, round(160 * h / w))), Image.Resampling.BILINEAR)
+            side = min(crop.size)
+            left, top = (crop.width - side) // 2, (crop.height - side) // 2
+            square = crop.crop((left, top, left + side, top + side))
+            frames.append(np.asarray(square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)))
+    return SemanticEncoder(text_encoder=None).encode_frames(np.stack(frames)).features.astype(np.float32)
 
 
 def frame_scores(top: Sequence[str], targets: Sequence[tuple[str, ...]]) -> dict[str, float]:
@@ -177,12 +237,24 @@ def head_top(head: SemanticHead, frames: LabelledFrames) -> list[str]:
 def bridge_top(head: SemanticHead, frames: LabelledFrames) -> list[str]:
     """The ImageNet bridge's label per frame: the one whose phrase is nearest to the frame's bridge vector."""
     sims = frames.text_space @ head.label_embeddings.cpu().numpy().T
+    if NO_SOURCE in head.labels:  # the bridge names things; it has no "nothing"
+        sims[:, head.labels.index(NO_SOURCE)] = -np.inf
     return [head.labels[i] for i in np.argmax(sims, axis=1)]
 
 
 def score_head(head: SemanticHead, frames: LabelledFrames) -> dict[str, float]:
-    """Frame scores of the head's top label."""
-    return frame_scores(head_top(head, frames), frames.targets)
+    """Frame scores of the head's top label; with ``NO_SOURCE``, also ``abstain``: how often it is the top
+    label of the frames without a visible source."""
+    scores = frame_scores(head_top(head, frames), frames.targets)
+    if NO_SOURCE in head.labels and len(frames.no_source):
+        scores["abstain"] = abstain_rate(head, frames.no_source)
+    return scores
+
+
+def abstain_rate(head: SemanticHead, features: np.ndarray) -> float:
+    """Share of (N, 1280) frames whose top label is ``NO_SOURCE``."""
+    top = np.argmax(head.posteriors(features), axis=1)
+    return float(np.mean(top == head.labels.index(NO_SOURCE)))
 
 
 def soft_targets(frames: LabelledFrames, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -207,18 +279,35 @@ def fit_head(
     *,
     text_encoder: TextEncoder | None = None,
     val: LabelledFrames | None = None,
+    photos: np.ndarray | None = None,
 ) -> tuple[SemanticHead, list[dict[str, float]]]:
-    """Train a head on labelled frames; returns it (eval mode) and one metrics record per epoch."""
+    """Train a head on labelled frames; returns it (eval mode) and one metrics record per epoch.
+
+    With ``cfg.abstain``, ``train.no_source`` (and ``photos``: more (M, 1280) no-source features) are taught
+    as ``NO_SOURCE``.
+    """
     torch.manual_seed(cfg.seed)
     labels = sorted({x for frame_labels in train.targets for x in frame_labels})
+    negatives = train.no_source if photos is None else np.concatenate([train.no_source, photos])
+    source, taught = train, train
+    if cfg.abstain and len(negatives):
+        labels.append(NO_SOURCE)
+        taught = dataclasses.replace(
+            train,
+            features=np.concatenate([train.features, negatives]),
+            text_space=np.zeros((len(train) + len(negatives), train.text_space.shape[1]), np.float32),
+            targets=[*train.targets, *[(NO_SOURCE,)] * len(negatives)],
+            clips=np.concatenate([train.clips, np.full(len(negatives), -1)]),
+        )
     head = SemanticHead(
-        labels, hidden=cfg.hidden, dropout=cfg.dropout, input_dropout=cfg.input_dropout, top_k=cfg.top_k
-    )
+        labels, hidden=cfg.hidden, dropout=cfg.dropout, input_dropout=cfg.input_dropout, top_k=cfg.top_k,
+        smooth_shots=cfg.smooth_shots,
+    )  # fmt: skip
     head.embed_labels(text_encoder)
-    x = torch.from_numpy(train.features)
+    x = torch.from_numpy(taught.features)
     head.mean.copy_(x.mean(dim=0))
     head.std.copy_(x.std(dim=0).clamp_min(1e-4))
-    target, weight = (torch.from_numpy(a) for a in soft_targets(train, labels))
+    target, weight = (torch.from_numpy(a) for a in soft_targets(taught, labels))
     steps_per_epoch = max(1, math.ceil(len(x) / cfg.batch_size))
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
@@ -241,7 +330,7 @@ def fit_head(
                 total += float(loss.detach()) * len(idx)
             head.eval()
             record = {"epoch": epoch + 1, "loss/train": total / len(x)}
-            record.update({f"train/{k}": v for k, v in score_head(head, train).items()})
+            record.update({f"train/{k}": v for k, v in score_head(head, source).items()})
             if val is not None:
                 record.update({f"val/{k}": v for k, v in score_head(head, val).items()})
             history.append(record)
@@ -268,6 +357,8 @@ def train_semantic_head(cfg: SemanticHeadTrainConfig) -> Path:
             "dropout": 0 <= cfg.dropout < 1,
             "input_dropout": 0 <= cfg.input_dropout < 1,
             "top_k": cfg.top_k >= 1,
+            "photo_crops": cfg.photo_crops >= 1,
+            "photos": cfg.photos is None or cfg.abstain,
             "epochs": cfg.epochs >= 1,
             "weight_decay": cfg.weight_decay >= 0,
         },
@@ -275,9 +366,21 @@ def train_semantic_head(cfg: SemanticHeadTrainConfig) -> Path:
     run_dir = Path(cfg.run_dir)
     train = load_frames(cfg.data, cfg.train_split)
     val = load_frames(cfg.val_data, cfg.val_split) if cfg.val_data else None
-    log.info("%d training frames%s", len(train), f", {len(val)} validation frames" if val else "")
-    head, history = fit_head(train, cfg, val=val)
+    photos = photo_features(cfg.photos, crops=cfg.photo_crops, seed=cfg.seed) if cfg.photos else None
+    log.info(
+        "%d training frames with a source on screen, %d without, %d photo crops%s", len(train),
+        len(train.no_source), 0 if photos is None else len(photos),
+        f"; {len(val)} validation frames" if val else "",
+    )  # fmt: skip
+    head, history = fit_head(train, cfg, val=val, photos=photos)
     summary: dict[str, Any] = {"train_frames": len(train), "labels": list(head.labels)}
+    if NO_SOURCE in head.labels:
+        summary["abstain"] = {
+            name: abstain_rate(head, features)
+            for name, features in (("train_no_source", train.no_source), ("photos", photos),
+                                   ("val_no_source", val.no_source if val else None))
+            if features is not None and len(features)
+        }  # fmt: skip
     for name, frames in (("train", train), ("val", val)):
         if frames is not None:
             tops = {"head": head_top(head, frames), "bridge": bridge_top(head, frames)}
