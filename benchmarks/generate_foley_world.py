@@ -9,7 +9,10 @@ For every clip of the manifest it writes, with sidecars ``{prompt, negative_prom
 - ``OUT/caption/<stem>.<seed>.wav`` (with ``--caption-prompt``): the clip's own caption as the prompt,
   which separates what the picture fails to convey from what the generator cannot make at all;
 - ``OUT/negative/<stem>.{0,1}.wav`` and ``<stem>.{0,1}.neg.wav``: without and with a negative prompt naming
-  a sound class present in the clip (the first labelled event the classifier knows).
+  a sound class present in the clip (the first labelled event the classifier knows);
+- ``OUT/oracle/<stem>.<seed>.wav`` (with ``--oracle-head``, for a generator with a semantic head): no prompt,
+  the head's vectors replaced by the phrases of the labels truly on screen in each frame's shot, which is
+  what a perfect visual reader would tell this generator (the ceiling of its visual route).
 
 It also measures the negative prompt's relative effect directly (the classifier's mass of the named class
 with vs without, ``neg_mass_cut``: target >= 0.5) and the end-to-end time per 8 s clip (decode, encode,
@@ -28,6 +31,7 @@ Writes ``benchmarks/results/generate_foley_world.json`` (with the non-default se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -36,12 +40,14 @@ import numpy as np
 import torch
 
 from v2a.data.manifest import read_manifest
+from v2a.encoders.semantic_head import label_phrase
 from v2a.eval.prompt import class_mass, prompt_classes
 from v2a.eval.scorer import EvalOptions, Scorer
 from v2a.io.audio import save_audio
 from v2a.model.dit import DEFAULT_SAMPLER, DEFAULT_STEPS, default_guidance
 from v2a.model.flow import SAMPLERS
 from v2a.pipeline import FoleyPipeline
+from v2a.train.semantic_head_trainer import on_screen_labels
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -57,6 +63,31 @@ def _cost(result, duration: float) -> dict:
         {"name": k, "seconds": v, "audio_s": duration} for k, v in result.timings.items() if k != "total"
     ]
     return {"stages": stages}
+
+
+class OnScreenLabels(FoleyPipeline):
+    """The pipeline with its semantic head's half of the visual tokens replaced by the mean phrase vector of the
+    labels on screen in each frame's shot (frames without one keep the head's), for the row in ``meta``."""
+
+    meta: dict | None = None
+
+    def video_features(self, video, start_s: float, duration_s: float):
+        features = super().video_features(video, start_s, duration_s)
+        assert self.semantic_head is not None and self.meta is not None, (
+            "--oracle-head needs a head generator"
+        )
+        semantic = features.semantic.copy()
+        for i, labels in enumerate(on_screen_labels(self.meta, features.semantic_times + start_s)):
+            if labels:
+                mean = np.mean([self._phrase(label) for label in labels], axis=0)
+                semantic[i, semantic.shape[1] // 2 :] = mean / np.linalg.norm(mean)
+        return dataclasses.replace(features, semantic=semantic)
+
+    def _phrase(self, label: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_phrases", {})
+        if label not in cache:
+            cache[label] = np.asarray(self.text_encoder.embed([label_phrase(label)]), dtype=np.float32)[0]
+        return cache[label]
 
 
 def negative_label(row, labels: list[str]) -> str | None:
@@ -93,6 +124,11 @@ def main() -> None:
     parser.add_argument(
         "--caption-prompt", action="store_true", help="also generate with each clip's caption as the prompt"
     )
+    parser.add_argument(
+        "--oracle-head",
+        action="store_true",
+        help="also generate with the true on-screen labels in the semantic head's slot (a head generator only)",
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -105,6 +141,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = read_manifest(args.manifest)[: args.limit]
     pipe = FoleyPipeline.from_pretrained(args.checkpoint, device="cpu")
+    oracle = OnScreenLabels.from_pretrained(args.checkpoint, device="cpu") if args.oracle_head else None
+    if oracle is not None and oracle.semantic_head is None:
+        parser.error("--oracle-head needs a generator with a semantic head")
     scorer = Scorer(EvalOptions(metrics=("class",)))
     classifier = scorer.classifier
     sr = pipe.sample_rate
@@ -140,6 +179,11 @@ def main() -> None:
             )
             for wav, seed in zip(cap.waveforms, cap.seeds, strict=True):
                 _save(args.out / "caption", f"{stem}.{seed}", wav, sr, {"seed": seed, "prompt": row.caption})
+        if oracle is not None:
+            oracle.meta = {"shots": row.extra.get("shots"), "events": row.events}
+            truth = oracle(row.video, num_waveforms_per_prompt=args.variants, seed=0, **common)
+            for wav, seed in zip(truth.waveforms, truth.seeds, strict=True):
+                _save(args.out / "oracle", f"{stem}.{seed}", wav, sr, {"seed": seed})
         negative = negative_label(row, classifier.labels)
         if negative is None:
             continue
