@@ -158,8 +158,9 @@ def load_frames(shard_dir: str | Path, split: str) -> LabelledFrames:
     for i, sample in enumerate(dataset):
         semantic = read_semantic(sample["features"]["semantic"])
         labels = on_screen_labels(sample["meta"], semantic.times_s)
-        keep = [j for j, frame_labels in enumerate(labels) if frame_labels]
-        empty.append(semantic.features[[j for j, frame_labels in enumerate(labels) if not frame_labels]])
+        shown = np.array([bool(frame_labels) for frame_labels in labels], dtype=bool)
+        keep = np.flatnonzero(shown)
+        empty.append(semantic.features[~shown])
         features.append(semantic.features[keep])
         text_space.append(semantic.text_space[keep])
         targets.extend(labels[j] for j in keep)
@@ -184,7 +185,7 @@ def photo_features(folder: str | Path, *, crops: int, seed: int = 0) -> np.ndarr
     from PIL import Image
 
     from v2a.data.foley_world.backgrounds import BackgroundLibrary, load_picture
-    from v2a.encoders.semantic import IMAGE_SIZE, SemanticEncoder
+    from v2a.encoders.semantic import SemanticEncoder, fit_image
 
     pictures = [
         p for p in BackgroundLibrary(folder).pictures if p.kind in ("photo", "art") and p.split == "train"
@@ -206,10 +207,7 @@ def photo_features(folder: str | Path, *, crops: int, seed: int = 0) -> np.ndarr
                 crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             if rng.random() < 0.5:
                 crop = crop.resize((160, max(1, round(160 * h / w))), Image.Resampling.BILINEAR)
-            side = min(crop.size)
-            left, top = (crop.width - side) // 2, (crop.height - side) // 2
-            square = crop.crop((left, top, left + side, top + side))
-            frames.append(np.asarray(square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)))
+            frames.append(fit_image(np.asarray(crop)))  # the encoder's own geometry for a picture
     return SemanticEncoder(text_encoder=None).encode_frames(np.stack(frames)).features.astype(np.float32)
 
 
